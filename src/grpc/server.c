@@ -69,6 +69,7 @@ static struct {
     bool thread_started;
     unsigned api_versions;
     unsigned default_timeout_ms;
+    const struct rpc_service *const *services;
     atomic_bool shutting_down;
     atomic_int live_calls;
     struct tag shutdown_tag;
@@ -411,7 +412,7 @@ static void on_new_call(struct rpc_call *c, bool ok)
     if (grpc_call_start_batch(c->gcall, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK)
         call_unref(c);
 
-    if (rpc_route_lookup(rpc_all_services, S.api_versions, m, mlen, &c->route)) {
+    if (rpc_route_lookup(S.services, S.api_versions, m, mlen, &c->route)) {
         char msg[sizeof(c->method) + 64];
         snprintf(msg, sizeof(msg), "unknown service or method %s (or its API version is not served)",
                  c->method);
@@ -532,7 +533,8 @@ int rpc_server_start(const struct rpc_server_opts *o, char *err, size_t errlen)
 {
     char addr[128];
     char reason[256];
-    if (rpc_registry_validate(rpc_all_services, reason, sizeof(reason))) {
+    S.services = o->services ? o->services : rpc_all_services;
+    if (rpc_registry_validate(S.services, reason, sizeof(reason))) {
         snprintf(err, errlen, "gRPC registry: %s", reason);
         return -EINVAL;
     }

@@ -11,6 +11,7 @@ struct rpc_server_opts {
     unsigned port;
     unsigned api_versions;
     unsigned default_timeout_ms; /* applies when the client sends no deadline */
+    const struct rpc_service *const *services; /* NULL: rpc_all_services */
 };
 
 /* Binds and starts serving. Returns 0, or -errno with a message in err. */
