@@ -68,6 +68,7 @@ struct conn {
     int fd;
     struct reactor_completion rd, wr;
     bool rd_armed, wr_armed, closing;
+    int busy; /* inside one of our callbacks: freeing is deferred to its end */
     char *in;
     size_t in_len, in_cap;
     char *out;
@@ -120,7 +121,7 @@ static void conn_close(struct conn *c)
 
 static void conn_maybe_free(struct conn *c)
 {
-    if (!c->closing || c->pending || c->rd_armed || c->wr_armed)
+    if (!c->closing || c->pending || c->rd_armed || c->wr_armed || c->busy)
         return;
     for (struct conn **pp = &L.conns; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -266,14 +267,10 @@ static void process_input(struct conn *c)
     c->in_len -= off;
 }
 
-static void on_readable(struct reactor_completion *rc, int res, uint32_t flags)
+static void read_ready(struct conn *c, int res)
 {
-    (void)flags;
-    struct conn *c = (struct conn *)((char *)rc - offsetof(struct conn, rd));
-    c->rd_armed = false;
     if (c->closing || res < 0) {
         conn_close(c);
-        conn_maybe_free(c);
         return;
     }
     for (;;) {
@@ -307,17 +304,29 @@ static void on_readable(struct reactor_completion *rc, int res, uint32_t flags)
         conn_arm_read(c);
 }
 
+static void on_readable(struct reactor_completion *rc, int res, uint32_t flags)
+{
+    (void)flags;
+    struct conn *c = (struct conn *)((char *)rc - offsetof(struct conn, rd));
+    c->rd_armed = false;
+    c->busy++;
+    read_ready(c, res);
+    c->busy--;
+    conn_maybe_free(c);
+}
+
 static void on_writable(struct reactor_completion *wc, int res, uint32_t flags)
 {
     (void)flags;
     struct conn *c = (struct conn *)((char *)wc - offsetof(struct conn, wr));
     c->wr_armed = false;
-    if (c->closing || res < 0) {
+    c->busy++;
+    if (c->closing || res < 0)
         conn_close(c);
-        conn_maybe_free(c);
-        return;
-    }
-    conn_flush(c);
+    else
+        conn_flush(c);
+    c->busy--;
+    conn_maybe_free(c);
 }
 
 static void conn_arm_read(struct conn *c)
