@@ -21,8 +21,11 @@ struct rpc_client *rpc_client_new(const char *target)
         return NULL;
     if (!strncmp(target, "http://", 7))
         target += 7;
+    /* Talk to the daemon directly even when the operator's shell sets http_proxy. */
+    grpc_arg arg = {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_HTTP_PROXY, .value.integer = 0};
+    grpc_channel_args args = {.num_args = 1, .args = &arg};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    c->channel = grpc_channel_create(target, creds, NULL);
+    c->channel = grpc_channel_create(target, creds, &args);
     grpc_channel_credentials_release(creds);
     c->cq = grpc_completion_queue_create_for_pluck(NULL);
     return c;

@@ -1,0 +1,33 @@
+/* Output helpers shared by all subcommands: an aligned text table, human-readable sizes
+ * and printing of one JSON document. */
+#pragma once
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct table;
+
+/* headers: NULL-terminated column names, printed upper-case as given. A leading '>'
+ * right-aligns the column (for numbers); the '>' itself is not printed. */
+struct table *table_new(const char *const *headers);
+/* Printed instead of the table when it has no rows, e.g. "No NVMe controllers found". */
+void table_set_empty(struct table *t, const char *msg);
+/* Starts a new row; the following table_cell*() calls fill it from the left. */
+void table_row(struct table *t);
+void table_cell(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A string cell; NULL or "" is shown as "-" so columns stay readable. */
+void table_cell_str(struct table *t, const char *s);
+void table_print(const struct table *t, FILE *out);
+void table_free(struct table *t);
+
+/* "931.5 GiB"-style binary-unit size; plain "512 B" below 1 KiB. */
+void human_size(uint64_t bytes, char *buf, size_t len);
+
+/* Writes `j` (pretty, followed by a newline) to stdout and drops the reference.
+ * Returns 0, or -1 when it could not be written. */
+int print_json(json_t *j);
+
+/* Allocation failure in the CLI: report and exit with CLI_EXIT_LOCAL. */
+_Noreturn void cli_oom(void);
+void *xcalloc(size_t n, size_t size);
+char *xstrdup(const char *s);
