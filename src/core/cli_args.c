@@ -408,6 +408,12 @@ static int normalize_etcd(const char *s, char *out, size_t len)
         return -EINVAL;
     const char *colon = strrchr(h, ':');
     bool bracketed = h[0] == '[';
+    if (!bracketed && colon && strchr(h, ':') != colon) {
+        /* A bare IPv6 address has no port: bracket it and add the default. */
+        unsigned char buf[16];
+        int n = snprintf(out, len, "[%s]:%d", h, IOE_ETCD_DEFAULT_PORT);
+        return inet_pton(AF_INET6, h, buf) == 1 && n > 0 && (size_t)n < len ? 0 : -EINVAL;
+    }
     bool has_port = colon && (!bracketed || colon > strchr(h, ']'));
     if (has_port) {
         uint16_t port;
@@ -464,7 +470,7 @@ static int apply_env(struct ioe_args *a, char *err, size_t errlen)
         seterr(err, errlen, "invalid NVMF_TGT_CRDT '%s': one value or three, each 0..100", v);
         return -1;
     }
-    if ((v = getenv("ENABLE_LVM")) && ioe_parse_bool(v, &a->enable_lvm)) {
+    if ((v = getenv("ENABLE_LVM")) && *v && ioe_parse_bool(v, &a->enable_lvm)) {
         seterr(err, errlen, "invalid ENABLE_LVM '%s': expected 1, true, 0 or false", v);
         return -1;
     }
@@ -623,12 +629,23 @@ enum ioe_args_result ioe_args_parse(int argc, char **argv, struct ioe_args *a, c
         case ':':
             seterr(err, errlen, "option '%s' requires a value", argv[optind - 1]);
             return IOE_ARGS_ERROR;
-        default:
-            if (optopt && optopt < 256)
-                seterr(err, errlen, "unknown option '-%c'", optopt);
-            else
-                seterr(err, errlen, "unknown option '%s'", argv[optind - 1]);
+        default: {
+            /* Long options are reported as typed: glibc sets optopt to the short letter
+             * of "--no-pci=1", which the user never wrote. */
+            const char *tok = argv[optind - 1];
+            if (!strncmp(tok, "--", 2)) {
+                size_t n = strcspn(tok + 2, "=");
+                for (const struct option *o = long_opts; o->name; o++)
+                    if (tok[2 + n] == '=' && strlen(o->name) == n && !strncmp(o->name, tok + 2, n)) {
+                        seterr(err, errlen, "option '--%s' does not take a value", o->name);
+                        return IOE_ARGS_ERROR;
+                    }
+                seterr(err, errlen, "unknown option '%s'", tok);
+            } else {
+                seterr(err, errlen, "unknown option '-%c'", optopt ? optopt : '?');
+            }
             return IOE_ARGS_ERROR;
+        }
         }
         if (bad) {
             seterr(err, errlen, "invalid value '%s' for %s", optarg ? optarg : "", bad);

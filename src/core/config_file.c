@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 static int fail(char *err, size_t len, const char *fmt, ...)
@@ -31,8 +32,9 @@ static json_t *scalar_to_json(const yaml_event_t *ev)
         if (!strcasecmp(v, "false"))
             return json_false();
         char *end;
+        errno = 0;
         long long i = strtoll(v, &end, 0);
-        if (*v && !*end)
+        if (*v && !*end && errno != ERANGE) /* out-of-range numbers stay text */
             return json_integer(i);
     }
     return json_stringn(v, n);
@@ -131,6 +133,7 @@ json_t *ioe_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
     json_t *root = NULL;
     bool done = false;
 
+    err[0] = 0;
     if (!yaml_parser_initialize(&p)) {
         fail(err, errlen, "out of memory");
         return NULL;
@@ -267,6 +270,12 @@ static json_t *load_file(const char *path, bool missing_ok, char *err, size_t er
         if (missing_ok && errno == ENOENT)
             return json_null();
         fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        fail(err, errlen, "%s is a directory, not a file", path);
         return NULL;
     }
     char *buf = NULL;

@@ -56,7 +56,7 @@ bool nqn_is_valid(const char *nqn)
     /* reverse domain: labels of [A-Za-z0-9-] separated by dots, up to ':' or the end */
     const char *end = strchr(p, ':');
     size_t dlen = end ? (size_t)(end - p) : strlen(p);
-    if (!dlen || p[0] == '.' || p[dlen - 1] == '.')
+    if (!dlen || p[0] == '.' || p[dlen - 1] == '.' || memmem(p, dlen, "..", 2))
         return false;
     for (size_t i = 0; i < dlen; i++)
         if (!isalnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '.')

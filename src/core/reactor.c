@@ -391,8 +391,10 @@ static void *reactor_main(void *arg)
         if (!work && !g_busy_poll && !r->n_pollers)
             wait_for_work(r);
     }
-    /* Drain what was already queued so senders' messages are not silently lost. */
-    run_messages(r);
+    /* Run what was already queued so senders' messages are not silently lost (a
+     * message still being pushed is freed by reactors_join). */
+    while (run_messages(r))
+        ;
     t_self = NULL;
     return NULL;
 }
@@ -454,6 +456,10 @@ void reactors_join(void)
         pthread_join(g_reactors[i].thread, NULL);
     for (int i = 0; i < g_n_reactors; i++) {
         struct reactor *r = &g_reactors[i];
+        struct mpsc_node *node;
+        /* Every producer has finished by now (threads joined); drop late messages. */
+        while ((node = mpsc_pop(&r->msgs)))
+            free(node);
         io_uring_queue_exit(&r->ring);
         close(r->efd);
         while (r->n_timers)
