@@ -55,6 +55,7 @@ struct reactor {
     size_t n_timers, cap_timers;
     struct reactor_poller *pollers;
     unsigned n_pollers;
+    struct reactor_deferred *def_head, **def_tail;
     struct reactor_stats stats;
 };
 
@@ -216,6 +217,33 @@ static void run_pollers(struct reactor *r)
             pp = &p->next;
         }
     }
+}
+
+/* ---- deferred work ---- */
+
+void reactor_defer(struct reactor_deferred *d)
+{
+    struct reactor *r = t_self;
+    d->next = NULL;
+    *r->def_tail = d;
+    r->def_tail = &d->next;
+}
+
+/* Runs the work deferred before this turn; work deferred meanwhile waits a turn, so a
+ * submit-complete-resubmit cycle cannot starve the rest of the loop. */
+static unsigned run_deferred(struct reactor *r)
+{
+    struct reactor_deferred *d = r->def_head;
+    unsigned n = 0;
+    r->def_head = NULL;
+    r->def_tail = &r->def_head;
+    while (d) {
+        struct reactor_deferred *next = d->next;
+        d->fn(d);
+        d = next;
+        n++;
+    }
+    return n;
 }
 
 /* ---- messages ---- */
@@ -384,11 +412,12 @@ static void *reactor_main(void *arg)
         r->stats.loops++;
         run_timers(r);
         unsigned work = run_messages(r);
+        work += run_deferred(r);
         run_pollers(r);
         io_uring_submit(&r->ring);
         work += reap_completions(r);
         r->stats.busy_ns += reactor_now_ns() - t0;
-        if (!work && !g_busy_poll && !r->n_pollers)
+        if (!work && !g_busy_poll && !r->n_pollers && !r->def_head)
             wait_for_work(r);
     }
     /* Run what was already queued so senders' messages are not silently lost (a
@@ -413,6 +442,7 @@ int reactors_init(const struct reactor_opts *opts)
         r->idx = i;
         r->core = opts->cores[i];
         mpsc_init(&r->msgs);
+        r->def_tail = &r->def_head;
         r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (r->efd < 0)
             return -errno;

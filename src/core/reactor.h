@@ -48,6 +48,15 @@ bool reactor_on_primary(void);
 /* Runs fn(arg) on reactor r, from any thread. Returns 0 or -ENOMEM. */
 int reactor_send(struct reactor *r, reactor_fn fn, void *arg);
 
+/* Deferred work on the current reactor, run on its next loop turn. Intrusive (no
+ * allocation): completions of synchronous I/O use it so callbacks never recurse into
+ * the submitter. */
+struct reactor_deferred {
+    void (*fn)(struct reactor_deferred *d);
+    struct reactor_deferred *next;
+};
+void reactor_defer(struct reactor_deferred *d);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t reactor_now_ns(void);
 
