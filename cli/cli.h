@@ -63,6 +63,7 @@ struct cli_cmd {
 
 /* Command groups, each defined in its cmd_*.c file and listed in main.c. */
 extern const struct cli_cmd cli_cmd_host;
+extern const struct cli_cmd cli_cmd_bdev;
 extern const struct cli_cmd cli_cmd_jsonrpc;
 
 /* Value of the leaf's option `name` (see cli_ctx.opt_val), NULL if not given. */

@@ -24,6 +24,7 @@
 
 static const struct cli_cmd *const top_level[] = {
     &cli_cmd_host,
+    &cli_cmd_bdev,
     &cli_cmd_jsonrpc,
     NULL,
 };

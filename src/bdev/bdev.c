@@ -207,6 +207,49 @@ int bdev_unregister(struct bdev *b, void (*done)(void *, int), void *arg)
     return 0;
 }
 
+struct unreg_all {
+    void (*done)(void *);
+    void *arg;
+};
+
+static void unreg_all_step(void *arg, int rc);
+
+/* One at a time: each unregister completes (its channels gone) before the next. */
+static void unreg_all_next(struct unreg_all *u)
+{
+    struct bdev *last = NULL;
+    for (struct bdev *b = g_bdevs; b; b = b->next)
+        if (!b->open_count)
+            last = b;
+    if (!last) {
+        for (struct bdev *b = g_bdevs; b; b = b->next)
+            log_warn("bdev %s still open at shutdown: left registered", b->name);
+        u->done(u->arg);
+        free(u);
+        return;
+    }
+    if (bdev_unregister(last, unreg_all_step, u))
+        unreg_all_step(u, 0);
+}
+
+static void unreg_all_step(void *arg, int rc)
+{
+    (void)rc;
+    unreg_all_next(arg);
+}
+
+void bdev_unregister_all(void (*done)(void *), void *arg)
+{
+    struct unreg_all *u = malloc(sizeof(*u));
+    if (!u) {
+        done(arg);
+        return;
+    }
+    u->done = done;
+    u->arg = arg;
+    unreg_all_next(u);
+}
+
 bool bdev_io_type_supported(const struct bdev *b, enum bdev_io_type t)
 {
     if (t == BDEV_IO_READ || t == BDEV_IO_WRITE || t == BDEV_IO_RESET)

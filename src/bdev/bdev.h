@@ -104,7 +104,8 @@ struct bdev {
     char *name;
     uuid_t uuid;
     uint32_t blk_size;
-    uint64_t num_blocks;
+    /* Atomic: an aio rescan grows it on the primary while reactors check ranges. */
+    _Atomic uint64_t num_blocks;
     uint32_t required_alignment; /* buffer/length alignment in bytes (1 = any) */
     char *product_name;          /* e.g. "Malloc disk", "Uring bdev" */
     struct bdev_alias *aliases;  /* creation URIs and other names */
@@ -128,6 +129,9 @@ int bdev_register(struct bdev *b);
 /* Removes a device with no open descriptors (-EBUSY otherwise): its channels are torn
  * down on their reactors, then done(arg, 0) runs on the primary. */
 int bdev_unregister(struct bdev *b, void (*done)(void *arg, int rc), void *arg);
+/* Shutdown: unregisters every device (most recent first); devices still open are
+ * reported and left. done(arg) runs on the primary when all are gone. */
+void bdev_unregister_all(void (*done)(void *arg), void *arg);
 struct bdev *bdev_lookup(const char *name_or_alias);
 struct bdev *bdev_lookup_uuid(const uuid_t uuid);
 struct bdev *bdev_first(void);

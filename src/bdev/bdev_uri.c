@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/offload.h"
 #include "core/uri.h"
+#include "file_common.h"
 
 extern const struct bdev_scheme bdev_scheme_malloc, bdev_scheme_null, bdev_scheme_aio,
     bdev_scheme_uring;
@@ -154,10 +155,10 @@ static void create_done(void *arg)
             j->rc = bdev_register(j->b);
         if (j->rc) {
             if (j->rc == -EEXIST)
-                snprintf(j->err, sizeof(j->err), "a device named '%s' or with that uuid already exists",
+                snprintf(j->err, sizeof(j->err), "a device named '%.200s' or with that uuid already exists",
                          j->name);
             else
-                snprintf(j->err, sizeof(j->err), "cannot register '%s': %s", j->name, strerror(-j->rc));
+                snprintf(j->err, sizeof(j->err), "cannot register '%.200s': %s", j->name, strerror(-j->rc));
             destruct_unregistered(j->b);
             j->b = NULL;
         }
@@ -207,8 +208,17 @@ void bdev_create_uri(const char *uri, bdev_uri_done done, void *arg)
         create_reference(j);
         return;
     }
-    if (bdev_lookup(j->name)) {
-        j->rc = fail(j->err, sizeof(j->err), -EEXIST, "a device named '%s' already exists", j->name);
+    struct bdev *existing = bdev_lookup(j->name);
+    if (existing && j->scheme == &bdev_scheme_aio && uri_param(&j->u, "rescan") &&
+        !strcmp(existing->ops->driver, "aio")) {
+        /* aio's rescan: re-read the size of the open file or device (pool grow). */
+        j->rc = file_rescan(existing, j->err, sizeof(j->err));
+        j->b = existing;
+        job_finish(j);
+        return;
+    }
+    if (existing) {
+        j->rc = fail(j->err, sizeof(j->err), -EEXIST, "a device named '%.200s' already exists", j->name);
         job_finish(j);
         return;
     }
@@ -247,7 +257,7 @@ void bdev_destroy_uri(const char *uri, bdev_uri_done done, void *arg)
     bool reference = scheme == NULL;
     uri_free(&u);
     if (!b) {
-        snprintf(err, sizeof(err), "device '%s' not found", name);
+        snprintf(err, sizeof(err), "device '%.200s' not found", name);
         done(arg, -ENOENT, NULL, err);
         return;
     }
@@ -259,13 +269,13 @@ void bdev_destroy_uri(const char *uri, bdev_uri_done done, void *arg)
         return;
     }
     if (strcmp(b->ops->driver, scheme->scheme)) {
-        snprintf(err, sizeof(err), "device '%s' is a %s device, not %s", name, b->ops->driver,
+        snprintf(err, sizeof(err), "device '%.150s' is a %s device, not %s", name, b->ops->driver,
                  scheme->scheme);
         done(arg, -EINVAL, NULL, err);
         return;
     }
     if (b->claimed_by || b->open_count) {
-        snprintf(err, sizeof(err), "device '%s' is in use%s%s", name,
+        snprintf(err, sizeof(err), "device '%.150s' is in use%s%.64s", name,
                  b->claimed_by ? " by " : "", b->claimed_by ? b->claimed_by : "");
         done(arg, -EBUSY, NULL, err);
         return;

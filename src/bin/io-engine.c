@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "bdev/bdev.h"
 #include "core/cli_args.h"
 #include "core/env.h"
 #include "core/log.h"
@@ -40,11 +41,18 @@ static void reactors_done(void *arg)
     reactors_stop();
 }
 
+static void jsonrpc_stopped(void *arg)
+{
+    (void)arg;
+    /* Devices go last: nothing can reach them any more. */
+    bdev_unregister_all(reactors_done, NULL);
+}
+
 static void grpc_stopped(void *arg)
 {
     (void)arg;
     log_info("gRPC server stopped");
-    jsonrpc_server_stop(reactors_done, NULL);
+    jsonrpc_server_stop(jsonrpc_stopped, NULL);
 }
 
 static void app_shutdown(int code)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bdev/bdev_rpc.h"
 #include "jsonrpc.h"
 #include "version.h"
 
@@ -53,5 +54,19 @@ static const struct jsonrpc_method m_get_version = {"spdk_get_version", get_vers
 const struct jsonrpc_method *const jsonrpc_methods[] = {
     &m_get_methods,
     &m_get_version,
+    /* block devices (bdev/bdev_rpc.c) */
+    &bdev_rpc_m_get_bdevs,
+    &bdev_rpc_m_get_iostat,
+    &bdev_rpc_m_reset_iostat,
+    &bdev_rpc_m_malloc_create,
+    &bdev_rpc_m_malloc_delete,
+    &bdev_rpc_m_null_create,
+    &bdev_rpc_m_null_delete,
+    &bdev_rpc_m_aio_create,
+    &bdev_rpc_m_aio_delete,
+    &bdev_rpc_m_uring_create,
+    &bdev_rpc_m_uring_delete,
+    &bdev_rpc_m_ioe_write,
+    &bdev_rpc_m_ioe_read,
     NULL,
 };

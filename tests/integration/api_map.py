@@ -47,9 +47,12 @@ BUILT = {
     "mayastor.v1.HostRpc": {"GetMayastorInfo", "ListBlockDevices", "GetMayastorResourceUsage",
                             "ListNvmeControllers", "StatNvmeController"},
     "mayastor.v1.JsonRpc": {"JsonRpcCall"},
+    # Share/Unshare wait for the NVMe-oF target.
+    "mayastor.v1.BdevRpc": {"Create", "Destroy", "List"},
     "mayastor.Mayastor": {"GetMayastorInfo", "ListBlockDevices", "GetResourceUsage",
                           "ListNvmeControllers", "StatNvmeControllers"},
     "mayastor.JsonRpc": {"JsonRpcCall"},
+    "mayastor.BdevRpc": {"List", "Create", "Destroy"},
 }
 
 STREAMING = {("mayastor.v1.TestRpc", "WipeReplica")}

@@ -1,15 +1,120 @@
-/* mayastor.BdevRpc (v0): block devices created from URIs.
+/* mayastor.BdevRpc (v0): block devices created from URIs, as v1 (grpc/v1/bdev.c) with
+ * the v0 messages: List(Null) -> Bdevs, Create(BdevUri) -> CreateReply{name},
+ * Destroy(BdevUri) -> Null. Same error mapping as v1 (-EBUSY -> FAILED_PRECONDITION,
+ * otherwise rpc_status_from_errno).
  *
- * Every method of this service answers UNIMPLEMENTED (naming the capability) until the
- * issue that builds it gives the service a handler table. */
+ * Share and Unshare need the NVMe-oF target: they have no handler, so the registry
+ * answers UNIMPLEMENTED naming that capability. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev/bdev_rpc.h"
+#include "bdev/bdev_uri.h"
 #include "grpc/rpc.h"
 #include "mayastor.pb-c.h"
+
+static grpc_status_code bdev_status(int err)
+{
+    return err == -EBUSY ? GRPC_STATUS_FAILED_PRECONDITION : rpc_status_from_errno(err);
+}
+
+static void to_proto(const struct bdev_view *v, Mayastor__Bdev *msg)
+{
+    mayastor__bdev__init(msg);
+    msg->name = v->name;
+    msg->uuid = (char *)v->uuid;
+    msg->num_blocks = v->num_blocks;
+    msg->blk_size = v->blk_size;
+    msg->claimed = v->claimed;
+    msg->claimed_by = v->claimed_by;
+    msg->aliases = v->aliases;
+    msg->uri = v->uri;
+    msg->product_name = v->product_name;
+    msg->share_uri = v->share_uri;
+}
+
+static void list(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    (void)req;
+    size_t n = 0;
+    for (struct bdev *b = bdev_first(); b; b = bdev_next(b))
+        n++;
+    struct bdev_view *views = calloc(n ? n : 1, sizeof(*views));
+    Mayastor__Bdev *msgs = calloc(n ? n : 1, sizeof(*msgs));
+    Mayastor__Bdev **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    size_t done = 0;
+    bool ok = views && msgs && ptrs;
+    for (struct bdev *b = bdev_first(); ok && b && done < n; b = bdev_next(b)) {
+        if (bdev_view_get(b, &views[done])) {
+            ok = false;
+            break;
+        }
+        to_proto(&views[done], &msgs[done]);
+        ptrs[done] = &msgs[done];
+        done++;
+    }
+    if (!ok) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+    } else {
+        Mayastor__Bdevs resp = MAYASTOR__BDEVS__INIT;
+        resp.n_bdevs = done;
+        resp.bdevs = ptrs;
+        rpc_reply(call, &resp.base);
+    }
+    for (size_t i = 0; i < done; i++)
+        bdev_view_free(&views[i]);
+    free(views);
+    free(msgs);
+    free(ptrs);
+}
+
+static void created(void *arg, int rc, struct bdev *b, const char *errmsg)
+{
+    struct rpc_call *call = arg;
+    if (rc) {
+        rpc_fail(call, bdev_status(rc), "%s", errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    Mayastor__CreateReply resp = MAYASTOR__CREATE_REPLY__INIT;
+    resp.name = b->name;
+    rpc_reply(call, &resp.base);
+}
+
+static void create(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__BdevUri *r = (const void *)req;
+    bdev_create_uri(r->uri, created, call);
+}
+
+static void destroyed(void *arg, int rc, struct bdev *b, const char *errmsg)
+{
+    (void)b;
+    struct rpc_call *call = arg;
+    if (rc)
+        rpc_fail(call, bdev_status(rc), "%s", errmsg ? errmsg : strerror(-rc));
+    else
+        rpc_reply(call, NULL);
+}
+
+static void destroy(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__BdevUri *r = (const void *)req;
+    bdev_destroy_uri(r->uri, destroyed, call);
+}
+
+static const struct rpc_handler handlers[] = {
+    {"List", list, false},
+    {"Create", create, false},
+    {"Destroy", destroy, false},
+    /* Share, Unshare: UNIMPLEMENTED until the NVMe-oF target exists. */
+};
 
 const struct rpc_service svc_v0_bdev = {
     .desc = &mayastor__bdev_rpc__descriptor,
     .alias = "v0.bdev_rpc.BdevRpc",
     .version = API_V0,
-    .capability = "the block-device layer",
-    .handlers = NULL, /* no method built yet */
-    .n_handlers = 0,
+    .capability = "sharing over NVMe-oF (the NVMe-oF target)",
+    .handlers = handlers,
+    .n_handlers = sizeof(handlers) / sizeof(handlers[0]),
 };

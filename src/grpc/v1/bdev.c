@@ -1,15 +1,146 @@
-/* mayastor.v1.BdevRpc: block devices created from URIs.
+/* mayastor.v1.BdevRpc: block devices created from URIs (behaviour §2, §9).
  *
- * Every method of this service answers UNIMPLEMENTED (naming the capability) until the
- * issue that builds it gives the service a handler table. */
-#include "grpc/rpc.h"
+ * Create/Destroy go through the URI layer (bdev/bdev_uri.h); List reads the device
+ * table. Errors carry the layer's message; codes follow rpc_status_from_errno (EINVAL ->
+ * INVALID_ARGUMENT, ENOENT/ENODEV -> NOT_FOUND, EEXIST -> ALREADY_EXISTS), except a
+ * device in use (-EBUSY), which answers FAILED_PRECONDITION: the request is valid and may
+ * succeed once the user lets the device go.
+ *
+ * Share and Unshare need the NVMe-oF target: they have no handler, so the registry
+ * answers UNIMPLEMENTED naming that capability. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "bdev.pb-c.h"
+#include "bdev/bdev_rpc.h"
+#include "bdev/bdev_uri.h"
+#include "grpc/rpc.h"
+
+static grpc_status_code bdev_status(int err)
+{
+    return err == -EBUSY ? GRPC_STATUS_FAILED_PRECONDITION : rpc_status_from_errno(err);
+}
+
+/* Points msg's strings at the view's (both live until the reply is sent). */
+static void to_proto(const struct bdev_view *v, Mayastor__V1__Bdev *msg)
+{
+    mayastor__v1__bdev__init(msg);
+    msg->name = v->name;
+    msg->uuid = (char *)v->uuid;
+    msg->num_blocks = v->num_blocks;
+    msg->blk_size = v->blk_size;
+    msg->claimed = v->claimed;
+    msg->claimed_by = v->claimed_by;
+    msg->aliases = v->aliases;
+    msg->uri = v->uri;
+    msg->product_name = v->product_name;
+    msg->share_uri = v->share_uri;
+}
+
+/* ---- Create ---- */
+
+static void created(void *arg, int rc, struct bdev *b, const char *errmsg)
+{
+    struct rpc_call *call = arg;
+    if (rc) {
+        rpc_fail(call, bdev_status(rc), "%s", errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    struct bdev_view v;
+    if (bdev_view_get(b, &v)) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    Mayastor__V1__Bdev msg;
+    to_proto(&v, &msg);
+    Mayastor__V1__CreateBdevResponse resp = MAYASTOR__V1__CREATE_BDEV_RESPONSE__INIT;
+    resp.bdev = &msg;
+    rpc_reply(call, &resp.base);
+    bdev_view_free(&v);
+}
+
+static void create(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__V1__CreateBdevRequest *r = (const void *)req;
+    bdev_create_uri(r->uri, created, call);
+}
+
+/* ---- Destroy ---- */
+
+static void destroyed(void *arg, int rc, struct bdev *b, const char *errmsg)
+{
+    (void)b;
+    struct rpc_call *call = arg;
+    if (rc)
+        rpc_fail(call, bdev_status(rc), "%s", errmsg ? errmsg : strerror(-rc));
+    else
+        rpc_reply(call, NULL);
+}
+
+static void destroy(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__V1__DestroyBdevRequest *r = (const void *)req;
+    bdev_destroy_uri(r->uri, destroyed, call);
+}
+
+/* ---- List ---- */
+
+static void list(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__V1__ListBdevOptions *r = (const void *)req;
+    size_t n = 0;
+    struct bdev *only = NULL;
+    if (r->name) {
+        /* As upstream: a name (or alias) that matches nothing gives an empty list. */
+        only = bdev_lookup(r->name->value ? r->name->value : "");
+        n = only != NULL;
+    } else {
+        for (struct bdev *b = bdev_first(); b; b = bdev_next(b))
+            n++;
+    }
+    struct bdev_view *views = calloc(n ? n : 1, sizeof(*views));
+    Mayastor__V1__Bdev *msgs = calloc(n ? n : 1, sizeof(*msgs));
+    Mayastor__V1__Bdev **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    size_t done = 0;
+    bool ok = views && msgs && ptrs;
+    for (struct bdev *b = only ? only : bdev_first(); ok && b && done < n;
+         b = only ? NULL : bdev_next(b)) {
+        if (bdev_view_get(b, &views[done])) {
+            ok = false;
+            break;
+        }
+        to_proto(&views[done], &msgs[done]);
+        ptrs[done] = &msgs[done];
+        done++;
+    }
+    if (!ok) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+    } else {
+        Mayastor__V1__ListBdevResponse resp = MAYASTOR__V1__LIST_BDEV_RESPONSE__INIT;
+        resp.n_bdevs = done;
+        resp.bdevs = ptrs;
+        rpc_reply(call, &resp.base);
+    }
+    for (size_t i = 0; i < done; i++)
+        bdev_view_free(&views[i]);
+    free(views);
+    free(msgs);
+    free(ptrs);
+}
+
+static const struct rpc_handler handlers[] = {
+    {"Create", create, false},
+    {"Destroy", destroy, false},
+    {"List", list, false},
+    /* Share, Unshare: UNIMPLEMENTED until the NVMe-oF target exists. */
+};
 
 const struct rpc_service svc_v1_bdev = {
     .desc = &mayastor__v1__bdev_rpc__descriptor,
     .alias = "v1.bdev.BdevRpc",
     .version = API_V1,
-    .capability = "the block-device layer",
-    .handlers = NULL, /* no method built yet */
-    .n_handlers = 0,
+    .capability = "sharing over NVMe-oF (the NVMe-oF target)",
+    .handlers = handlers,
+    .n_handlers = sizeof(handlers) / sizeof(handlers[0]),
 };

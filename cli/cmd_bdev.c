@@ -1,0 +1,151 @@
+/* "bdev" commands: block devices of mayastor.v1.BdevRpc (list, create, destroy). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.pb-c.h"
+#include "cli.h"
+#include "google/protobuf/empty.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "output.h"
+#include "pbjson.h"
+
+/* -o json prints the whole reply; -o table the columns below. */
+static int emit(struct cli_ctx *ctx, ProtobufCMessage *reply,
+                void (*table_view)(const ProtobufCMessage *reply))
+{
+    int rc = CLI_EXIT_OK;
+    if (ctx->format == CLI_FMT_JSON) {
+        if (print_json(pbjson_message(reply))) {
+            cli_error(ctx, "cannot encode or write the JSON output");
+            rc = CLI_EXIT_LOCAL;
+        }
+    } else if (table_view) {
+        table_view(reply);
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+    return rc;
+}
+
+static int call_and_emit(struct cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *desc,
+                         void (*table_view)(const ProtobufCMessage *reply))
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/mayastor.v1.BdevRpc/%s", method);
+    ProtobufCMessage *reply;
+    int rc = cli_call(ctx, path, req, desc, &reply);
+    return rc ? rc : emit(ctx, reply, table_view);
+}
+
+/* One row per device; `bdev list` and `bdev create` share the columns. */
+static void bdevs_table(Mayastor__V1__Bdev *const *bdevs, size_t n)
+{
+    struct table *t = table_new((const char *[]){"NAME", "UUID", ">SIZE", ">BLK_SIZE",
+                                                 "CLAIMED_BY", "PRODUCT", "URI", "SHARE_URI",
+                                                 NULL});
+    table_set_empty(t, "No bdevs found");
+    for (size_t i = 0; i < n; i++) {
+        const Mayastor__V1__Bdev *b = bdevs[i];
+        char size[32];
+        human_size(b->num_blocks * b->blk_size, size, sizeof(size));
+        table_row(t);
+        table_cell_str(t, b->name);
+        table_cell_str(t, b->uuid);
+        table_cell_str(t, size);
+        table_cell(t, "%u", b->blk_size);
+        table_cell_str(t, b->claimed_by);
+        table_cell_str(t, b->product_name);
+        table_cell_str(t, b->uri);
+        table_cell_str(t, b->share_uri);
+    }
+    table_print(t, stdout);
+    table_free(t);
+}
+
+static void list_table(const ProtobufCMessage *msg)
+{
+    const Mayastor__V1__ListBdevResponse *r = (const void *)msg;
+    bdevs_table(r->bdevs, r->n_bdevs);
+}
+
+static void create_table(const ProtobufCMessage *msg)
+{
+    const Mayastor__V1__CreateBdevResponse *r = (const void *)msg;
+    bdevs_table(&r->bdev, r->bdev ? 1 : 0);
+}
+
+static int run_list(struct cli_ctx *ctx)
+{
+    Mayastor__V1__ListBdevOptions req = MAYASTOR__V1__LIST_BDEV_OPTIONS__INIT;
+    Google__Protobuf__StringValue name = GOOGLE__PROTOBUF__STRING_VALUE__INIT;
+    if (ctx->n_pos) {
+        name.value = ctx->pos[0];
+        req.name = &name;
+    }
+    return call_and_emit(ctx, "List", &req.base, &mayastor__v1__list_bdev_response__descriptor,
+                         list_table);
+}
+
+static int run_create(struct cli_ctx *ctx)
+{
+    Mayastor__V1__CreateBdevRequest req = MAYASTOR__V1__CREATE_BDEV_REQUEST__INIT;
+    req.uri = ctx->pos[0];
+    return call_and_emit(ctx, "Create", &req.base,
+                         &mayastor__v1__create_bdev_response__descriptor, create_table);
+}
+
+static int run_destroy(struct cli_ctx *ctx)
+{
+    Mayastor__V1__DestroyBdevRequest req = MAYASTOR__V1__DESTROY_BDEV_REQUEST__INIT;
+    req.uri = ctx->pos[0];
+    /* Table mode prints nothing on success; -o json prints the (empty) reply, {}. */
+    return call_and_emit(ctx, "Destroy", &req.base, &google__protobuf__empty__descriptor, NULL);
+}
+
+static const struct cli_cmd bdev_list = {
+    .name = "list",
+    .summary = "block devices of the engine (one, if NAME is given)",
+    .args_usage = "[NAME]",
+    .description = "Lists the io-engine's block devices (BdevRpc.List). NAME (a device name or\n"
+                   "alias) restricts the list to that device; an unknown NAME gives an empty\n"
+                   "list. SIZE is num_blocks x blk_size in binary units.",
+    .min_pos = 0,
+    .max_pos = 1,
+    .run = run_list,
+};
+
+static const struct cli_cmd bdev_create = {
+    .name = "create",
+    .summary = "create a block device from a URI",
+    .args_usage = "URI",
+    .description =
+        "Creates a block device from URI (BdevRpc.Create) and shows it, e.g.\n"
+        "  malloc:///m0?size_mb=64   null:///n0?num_blocks=2048&blk_size=4096\n"
+        "  uring:///var/tmp/disk.img  aio:///dev/sdb  bdev:///m0 (a reference)\n"
+        "Quote the URI for the shell when it has '&' or '?'.",
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_create,
+};
+
+static const struct cli_cmd bdev_destroy = {
+    .name = "destroy",
+    .summary = "destroy the block device a URI designates",
+    .args_usage = "URI",
+    .description = "Destroys the block device that URI designates (BdevRpc.Destroy); for a\n"
+                   "bdev:/// or loopback:/// reference only the reference goes. Prints nothing\n"
+                   "on success (-o json prints {}).",
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_destroy,
+};
+
+static const struct cli_cmd *const bdev_subs[] = {&bdev_list, &bdev_create, &bdev_destroy, NULL};
+
+const struct cli_cmd cli_cmd_bdev = {
+    .name = "bdev",
+    .summary = "block devices: list, create, destroy",
+    .description = "Block devices created from URIs (mayastor.v1.BdevRpc).",
+    .subs = bdev_subs,
+};
