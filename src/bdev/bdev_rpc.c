@@ -31,6 +31,36 @@ void bdev_view_free(struct bdev_view *v)
     memset(v, 0, sizeof(*v));
 }
 
+int bdev_views_collect(const struct bdev *only, struct bdev_view **views, size_t *n)
+{
+    size_t count = 0;
+    for (const struct bdev *b = bdev_first(); b; b = bdev_next((struct bdev *)b))
+        count += !only || b == only;
+    struct bdev_view *v = calloc(count ? count : 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t done = 0;
+    for (const struct bdev *b = bdev_first(); b && done < count; b = bdev_next((struct bdev *)b)) {
+        if (only && b != only)
+            continue;
+        if (bdev_view_get(b, &v[done])) {
+            bdev_views_free(v, done);
+            return -ENOMEM;
+        }
+        done++;
+    }
+    *views = v;
+    *n = done;
+    return 0;
+}
+
+void bdev_views_free(struct bdev_view *views, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bdev_view_free(&views[i]);
+    free(views);
+}
+
 int bdev_view_get(const struct bdev *b, struct bdev_view *v)
 {
     memset(v, 0, sizeof(*v));

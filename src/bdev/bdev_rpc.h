@@ -31,6 +31,11 @@ struct bdev_view {
 int bdev_view_get(const struct bdev *b, struct bdev_view *v);
 void bdev_view_free(struct bdev_view *v);
 
+/* Views of every device (only != NULL: of that one), in table order, for the List
+ * methods. Returns 0 or -ENOMEM (nothing to free then). */
+int bdev_views_collect(const struct bdev *only, struct bdev_view **views, size_t *n);
+void bdev_views_free(struct bdev_view *views, size_t n);
+
 /* JSON-RPC methods, listed in jsonrpc/methods.c. */
 extern const struct jsonrpc_method bdev_rpc_m_get_bdevs;
 extern const struct jsonrpc_method bdev_rpc_m_get_iostat;

@@ -39,7 +39,7 @@
 #include "bdev/bdev.h"
 #include "bdev/bdev_uri.h"
 #include "bdev/file_common.h"
-#include "reactor_harness.h"
+#include "bdev_harness.h"
 
 #define MIB (1024ull * 1024)
 #define DEV_SIZE (64 * MIB)
@@ -48,64 +48,6 @@
 
 static char g_tmp[64], g_shm[64];
 static bool g_loops; /* root and /dev/loop-control usable */
-
-/* ---- URI operations on the primary ---- */
-
-struct uri_op {
-    const char *uri;
-    bool destroy;
-    struct bdev *b;
-    char err[BDEV_ERRMSG_LEN];
-};
-
-static void uri_done(void *arg, int rc, struct bdev *b, const char *msg)
-{
-    struct harness_call *c = arg;
-    struct uri_op *op = c->arg;
-    op->b = b;
-    snprintf(op->err, sizeof(op->err), "%s", msg ? msg : "");
-    harness_done(c, rc);
-}
-
-static void uri_on_primary(struct harness_call *c)
-{
-    struct uri_op *op = c->arg;
-    if (op->destroy)
-        bdev_destroy_uri(op->uri, uri_done, c);
-    else
-        bdev_create_uri(op->uri, uri_done, c);
-}
-
-static int create(const char *uri, struct bdev **out, char *err)
-{
-    struct uri_op op = {.uri = uri};
-    int rc = harness_run(0, uri_on_primary, &op);
-    if (out)
-        *out = op.b;
-    if (err)
-        strcpy(err, op.err);
-    return rc;
-}
-
-static void noop_call(struct harness_call *c) { harness_done(c, 0); }
-
-/* Lets every reactor run a few more loop turns (cancelled polls complete). */
-static void settle(void)
-{
-    for (int k = 0; k < 3; k++)
-        for (int i = 0; i < reactor_count(); i++)
-            assert_int_equal(harness_run(i, noop_call, NULL), 0);
-}
-
-static int destroy(const char *uri, char *err)
-{
-    struct uri_op op = {.uri = uri, .destroy = true};
-    int rc = harness_run(0, uri_on_primary, &op);
-    if (err)
-        strcpy(err, op.err);
-    settle();
-    return rc;
-}
 
 /* Creation must fail with want; the message must mention `needle`. */
 static void expect_create_error(const char *uri, int want, const char *needle)
@@ -119,32 +61,6 @@ static void expect_create_error(const char *uri, int want, const char *needle)
     if (needle && !strstr(err, needle))
         fail_msg("%s: message '%s' does not mention '%s'", uri, err, needle);
 }
-
-struct open_op {
-    const char *name;
-    struct bdev_desc *desc;
-};
-
-static void open_on_primary(struct harness_call *c)
-{
-    struct open_op *o = c->arg;
-    harness_done(c, bdev_open(o->name, &o->desc));
-}
-
-static void close_on_primary(struct harness_call *c)
-{
-    bdev_close(c->arg);
-    harness_done(c, 0);
-}
-
-static struct bdev_desc *open_dev(const char *name)
-{
-    struct open_op o = {.name = name};
-    assert_int_equal(harness_run(0, open_on_primary, &o), 0);
-    return o.desc;
-}
-
-static void close_dev(struct bdev_desc *d) { assert_int_equal(harness_run(0, close_on_primary, d), 0); }
 
 /* ---- files and loop devices ---- */
 

@@ -37,34 +37,27 @@ static void to_proto(const struct bdev_view *v, Mayastor__Bdev *msg)
 static void list(struct rpc_call *call, const ProtobufCMessage *req)
 {
     (void)req;
-    size_t n = 0;
-    for (struct bdev *b = bdev_first(); b; b = bdev_next(b))
-        n++;
-    struct bdev_view *views = calloc(n ? n : 1, sizeof(*views));
+    struct bdev_view *views;
+    size_t n;
+    if (bdev_views_collect(NULL, &views, &n)) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
     Mayastor__Bdev *msgs = calloc(n ? n : 1, sizeof(*msgs));
     Mayastor__Bdev **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-    size_t done = 0;
-    bool ok = views && msgs && ptrs;
-    for (struct bdev *b = bdev_first(); ok && b && done < n; b = bdev_next(b)) {
-        if (bdev_view_get(b, &views[done])) {
-            ok = false;
-            break;
-        }
-        to_proto(&views[done], &msgs[done]);
-        ptrs[done] = &msgs[done];
-        done++;
-    }
-    if (!ok) {
+    if (!msgs || !ptrs) {
         rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
     } else {
+        for (size_t i = 0; i < n; i++) {
+            to_proto(&views[i], &msgs[i]);
+            ptrs[i] = &msgs[i];
+        }
         Mayastor__Bdevs resp = MAYASTOR__BDEVS__INIT;
-        resp.n_bdevs = done;
+        resp.n_bdevs = n;
         resp.bdevs = ptrs;
         rpc_reply(call, &resp.base);
     }
-    for (size_t i = 0; i < done; i++)
-        bdev_view_free(&views[i]);
-    free(views);
+    bdev_views_free(views, n);
     free(msgs);
     free(ptrs);
 }

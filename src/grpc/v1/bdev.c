@@ -89,42 +89,37 @@ static void destroy(struct rpc_call *call, const ProtobufCMessage *req)
 static void list(struct rpc_call *call, const ProtobufCMessage *req)
 {
     const Mayastor__V1__ListBdevOptions *r = (const void *)req;
-    size_t n = 0;
     struct bdev *only = NULL;
+    struct bdev_view *views;
+    size_t n;
     if (r->name) {
         /* As upstream: a name (or alias) that matches nothing gives an empty list. */
         only = bdev_lookup(r->name->value ? r->name->value : "");
-        n = only != NULL;
-    } else {
-        for (struct bdev *b = bdev_first(); b; b = bdev_next(b))
-            n++;
+        if (!only) {
+            Mayastor__V1__ListBdevResponse empty = MAYASTOR__V1__LIST_BDEV_RESPONSE__INIT;
+            rpc_reply(call, &empty.base);
+            return;
+        }
     }
-    struct bdev_view *views = calloc(n ? n : 1, sizeof(*views));
+    if (bdev_views_collect(only, &views, &n)) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
     Mayastor__V1__Bdev *msgs = calloc(n ? n : 1, sizeof(*msgs));
     Mayastor__V1__Bdev **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-    size_t done = 0;
-    bool ok = views && msgs && ptrs;
-    for (struct bdev *b = only ? only : bdev_first(); ok && b && done < n;
-         b = only ? NULL : bdev_next(b)) {
-        if (bdev_view_get(b, &views[done])) {
-            ok = false;
-            break;
-        }
-        to_proto(&views[done], &msgs[done]);
-        ptrs[done] = &msgs[done];
-        done++;
-    }
-    if (!ok) {
+    if (!msgs || !ptrs) {
         rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
     } else {
+        for (size_t i = 0; i < n; i++) {
+            to_proto(&views[i], &msgs[i]);
+            ptrs[i] = &msgs[i];
+        }
         Mayastor__V1__ListBdevResponse resp = MAYASTOR__V1__LIST_BDEV_RESPONSE__INIT;
-        resp.n_bdevs = done;
+        resp.n_bdevs = n;
         resp.bdevs = ptrs;
         rpc_reply(call, &resp.base);
     }
-    for (size_t i = 0; i < done; i++)
-        bdev_view_free(&views[i]);
-    free(views);
+    bdev_views_free(views, n);
     free(msgs);
     free(ptrs);
 }
