@@ -80,6 +80,13 @@ static inline bool cli_flag(const struct cli_ctx *ctx, const char *name)
 int cli_call(struct cli_ctx *ctx, const char *path, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply);
 
+/* The shared tail of a command: calls "/<service>/<method>", then prints the reply —
+ * with -o json the whole message as it came (nothing a table leaves out is lost), else
+ * table_view(reply) (NULL: print nothing). Frees the reply; returns the exit status. */
+int cli_call_emit(struct cli_ctx *ctx, const char *service, const char *method,
+                  const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+                  void (*table_view)(const ProtobufCMessage *reply));
+
 /* Prints "PROG: message" on stderr (plus a hint to --help) and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const struct cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

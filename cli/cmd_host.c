@@ -9,33 +9,11 @@
 #include "output.h"
 #include "pbjson.h"
 
-/* Shared tail of every command: -o json prints the whole reply as it came (so nothing a
- * table leaves out is lost), -o table the hand-picked view. */
-static int emit(struct cli_ctx *ctx, ProtobufCMessage *reply,
-                void (*table_view)(const ProtobufCMessage *reply))
-{
-    int rc = CLI_EXIT_OK;
-    if (ctx->format == CLI_FMT_JSON) {
-        if (print_json(pbjson_message(reply))) {
-            cli_error(ctx, "cannot encode or write the JSON output");
-            rc = CLI_EXIT_LOCAL;
-        }
-    } else {
-        table_view(reply);
-    }
-    protobuf_c_message_free_unpacked(reply, NULL);
-    return rc;
-}
-
 static int call_and_emit(struct cli_ctx *ctx, const char *method, const ProtobufCMessage *req,
                          const ProtobufCMessageDescriptor *desc,
                          void (*table_view)(const ProtobufCMessage *reply))
 {
-    char path[128];
-    snprintf(path, sizeof(path), "/mayastor.v1.HostRpc/%s", method);
-    ProtobufCMessage *reply;
-    int rc = cli_call(ctx, path, req, desc, &reply);
-    return rc ? rc : emit(ctx, reply, table_view);
+    return cli_call_emit(ctx, "mayastor.v1.HostRpc", method, req, desc, table_view);
 }
 
 /* ---- host info --------------------------------------------------------------------- */

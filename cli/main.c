@@ -18,6 +18,7 @@
 #include "google/protobuf/empty.pb-c.h"
 #include "grpc/client.h"
 #include "output.h"
+#include "pbjson.h"
 #include "version.h"
 
 #define PROG "io-engine-client"
@@ -379,6 +380,28 @@ int cli_call(struct cli_ctx *ctx, const char *path, const ProtobufCMessage *req,
     }
     rpc_result_free(&res);
     return status;
+}
+
+int cli_call_emit(struct cli_ctx *ctx, const char *service, const char *method,
+                  const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+                  void (*table_view)(const ProtobufCMessage *reply))
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/%s/%s", service, method);
+    ProtobufCMessage *reply;
+    int rc = cli_call(ctx, path, req, reply_desc, &reply);
+    if (rc)
+        return rc;
+    if (ctx->format == CLI_FMT_JSON) {
+        if (print_json(pbjson_message(reply))) {
+            cli_error(ctx, "cannot encode or write the JSON output");
+            rc = CLI_EXIT_LOCAL;
+        }
+    } else if (table_view) {
+        table_view(reply);
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+    return rc;
 }
 
 int main(int argc, char **argv)
