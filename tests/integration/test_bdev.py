@@ -14,6 +14,8 @@ import uuid as uuidlib
 
 import grpc
 import pytest
+
+from jsonrpc_client import JsonRpcClient
 from google.protobuf import empty_pb2, wrappers_pb2
 
 import bdev_pb2
@@ -33,58 +35,7 @@ ENODEV, ENOENT, EEXIST = -19, -2, -17
 
 # ---- helpers ------------------------------------------------------------------------
 
-class Rpc:
-    """A JSON-RPC connection to the engine's socket."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.settimeout(20)
-        self.s.connect(path)
-        self.buf = b""
-        self.id = 0
-
-    def close(self):
-        self.s.close()
-
-    def raw(self, method, params=None):
-        self.id += 1
-        req = {"jsonrpc": "2.0", "method": method, "id": self.id}
-        if params is not None:
-            req["params"] = params
-        self.s.sendall(json.dumps(req).encode())
-        dec = json.JSONDecoder()
-        while True:
-            text = self.buf.decode().lstrip()
-            if text:
-                try:
-                    obj, end = dec.raw_decode(text)
-                    self.buf = text[end:].encode()
-                    assert obj["id"] == self.id
-                    return obj
-                except ValueError:
-                    pass
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-
-    def __call__(self, method, params=None):
-        r = self.raw(method, params)
-        assert "error" not in r, r
-        return r["result"]
-
-    def error(self, method, params=None):
-        r = self.raw(method, params)
-        assert "error" in r, r
-        return r["error"]["code"], r["error"]["message"]
-
-    def write(self, name, offset, data):
-        return self("ioe_bdev_write", {"name": name, "offset": offset,
-                                       "data": base64.b64encode(data).decode()})
-
-    def read(self, name, offset, length):
-        r = self("ioe_bdev_read", {"name": name, "offset": offset, "length": length})
-        return base64.b64decode(r["data"])
+Rpc = JsonRpcClient
 
 
 @pytest.fixture

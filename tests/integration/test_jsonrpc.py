@@ -6,44 +6,15 @@ import socket
 import grpc
 import pytest
 
+from jsonrpc_client import JsonRpcClient
+
 import json_pb2
 import json_pb2_grpc
 import mayastor_pb2
 import mayastor_pb2_grpc
 
 
-class Conn:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.settimeout(5)
-        self.s.connect(path)
-        self.buf = b""
-
-    def send(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else json.dumps(data).encode())
-
-    def recv(self):
-        dec = json.JSONDecoder()
-        while True:
-            text = self.buf.decode().lstrip()
-            if text:
-                try:
-                    obj, end = dec.raw_decode(text)
-                    self.buf = text[end:].encode()
-                    return obj
-                except ValueError:
-                    pass
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-
-    def call(self, method, params=None, id=1):
-        req = {"jsonrpc": "2.0", "method": method, "id": id}
-        if params is not None:
-            req["params"] = params
-        self.send(req)
-        return self.recv()
+Conn = JsonRpcClient
 
 
 def test_methods_and_version(engine):
