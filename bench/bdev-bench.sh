@@ -3,7 +3,7 @@
 #   ioe-bdevperf on malloc://, ioe-bdevperf on uring:// (a file), and fio (io_uring, direct)
 #   on the same file — 4 KiB random read and write at QD1 and QD32, one core.
 # Prints a markdown table (copy it into docs/benchmarks.md with the machine description).
-# usage: bench/bdev-bench.sh [seconds-per-run] [file-size-MiB]
+# usage: [ROUNDS=3] bench/bdev-bench.sh [seconds-per-run] [file-size-MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -35,14 +35,27 @@ j=json.load(sys.stdin)["jobs"][0]; k="read" if "read" in sys.argv[1] else "write
 d=j[k]; print("%.0f %.1f %.1f" % (d["iops"], d["clat_ns"]["mean"]/1000, d["clat_ns"]["percentile"]["99.000000"]/1000))' "$1"
 }
 
+# Each file workload runs ROUNDS times, alternating which side goes first (the virtual
+# disk's host cache warms up during a run), and the median of each side is reported.
+ROUNDS=${ROUNDS:-3}
+median() { /usr/bin/python3 -c 'import sys,statistics; v=[l.split() for l in sys.stdin if l.strip()]; v.sort(key=lambda x: float(x[0])); print(" ".join(v[len(v)//2]))'; }
+
 echo "| workload | QD | malloc IOPS | uring file IOPS (mean/p99 µs) | fio io_uring IOPS (mean/p99 µs) | uring / fio |"
 echo "|---|---|---|---|---|---|"
 for rw in randread randwrite; do
   for qd in 1 32; do
     read -r m_iops _ _ < <(ioe "malloc:///bench?size_mb=$SIZE_MB" "$rw" "$qd" -P)
-    read -r u_iops u_mean u_p99 < <(ioe "uring://$FILE" "$rw" "$qd")
-    read -r f_iops f_mean f_p99 < <(fio_run "$rw" "$qd")
-    ratio=$(/usr/bin/python3 -c "print(f'{$u_iops/$f_iops:.2f}')")
+    ours=""; theirs=""
+    for round in $(seq 1 "$ROUNDS"); do
+      if [ $((round % 2)) -eq 1 ]; then
+        ours+="$(ioe "uring://$FILE" "$rw" "$qd")"$'\n'; theirs+="$(fio_run "$rw" "$qd")"$'\n'
+      else
+        theirs+="$(fio_run "$rw" "$qd")"$'\n'; ours+="$(ioe "uring://$FILE" "$rw" "$qd")"$'\n'
+      fi
+    done
+    read -r u_iops u_mean u_p99 < <(printf "%s" "$ours" | median)
+    read -r f_iops f_mean f_p99 < <(printf "%s" "$theirs" | median)
+    ratio=$(/usr/bin/python3 -c "print('%.2f' % ($u_iops / $f_iops))")
     echo "| $rw 4k | $qd | $m_iops | $u_iops ($u_mean/$u_p99) | $f_iops ($f_mean/$f_p99) | $ratio |"
   done
 done
