@@ -20,9 +20,11 @@
 #include "core/cli_args.h"
 #include "core/env.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/reactor.h"
 #include "grpc/server.h"
 #include "jsonrpc/jsonrpc.h"
+#include "lvs/lvs.h"
 #include "version.h"
 
 #define GRPC_SHUTDOWN_GRACE_MS 5000
@@ -35,17 +37,32 @@ static struct {
     atomic_int exit_code;
 } app = {.sfd = -1};
 
-static void reactors_done(void *arg)
+static void offload_drained(void *arg)
 {
     (void)arg;
     reactors_stop();
 }
 
-static void jsonrpc_stopped(void *arg)
+static void devices_gone(void *arg)
+{
+    (void)arg;
+    /* Blocking helpers (device probing) still running must finish while their
+     * completions can still run on a reactor. */
+    offload_drain(offload_drained, NULL);
+}
+
+static void devices_stop(void *arg)
 {
     (void)arg;
     /* Devices go last: nothing can reach them any more. */
-    bdev_unregister_all(reactors_done, NULL);
+    bdev_unregister_all(devices_gone, NULL);
+}
+
+static void jsonrpc_stopped(void *arg)
+{
+    (void)arg;
+    /* Pools are exported (not destroyed) first, as upstream does on SIGTERM. */
+    lvs_export_all(devices_stop, NULL);
 }
 
 static void grpc_stopped(void *arg)
@@ -104,6 +121,8 @@ static void app_start(void *arg)
         app_shutdown(1);
         return;
     }
+    /* -P: create or import those pools; gRPC pool/replica calls queue behind it. */
+    lvs_import_config_pools();
     struct rpc_server_opts o = {
         .ip = a->grpc_ip,
         .port = a->grpc_port,

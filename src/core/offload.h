@@ -5,3 +5,6 @@
 #include "reactor.h"
 
 int offload(reactor_fn work, reactor_fn done, void *arg);
+/* Shutdown: runs done(arg) on the calling reactor once every offloaded job has
+ * finished and its completion has run (polls every millisecond). */
+void offload_drain(reactor_fn done, void *arg);

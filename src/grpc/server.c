@@ -71,6 +71,7 @@ static struct {
     unsigned default_timeout_ms;
     const struct rpc_service *const *services;
     atomic_bool shutting_down;
+    atomic_bool force_exit; /* reactors are gone: calls still referenced never finish */
     atomic_int live_calls;
     struct tag shutdown_tag;
     struct reactor_timer *grace_timer;
@@ -500,7 +501,9 @@ static void *cq_thread(void *arg)
             break;
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
             /* Every call object is gone: nothing can start a batch on the cq any more. */
-            if (server_down && atomic_load(&S.live_calls) == 0) {
+            if (server_down && (atomic_load(&S.live_calls) == 0 || atomic_load(&S.force_exit))) {
+                if (atomic_load(&S.live_calls))
+                    log_error("gRPC: %d call(s) never finished; leaving them", atomic_load(&S.live_calls));
                 grpc_completion_queue_shutdown(S.cq);
                 server_down = false; /* drain until GRPC_QUEUE_SHUTDOWN */
             }
@@ -602,6 +605,8 @@ void rpc_server_shutdown(unsigned grace_ms, void (*done)(void *), void *arg)
 
 void rpc_server_destroy(void)
 {
+    /* Called after the reactors stopped: no handler can finish a call any more. */
+    atomic_store(&S.force_exit, true);
     if (S.thread_started) {
         pthread_join(S.thread, NULL);
         S.thread_started = false;

@@ -6,6 +6,7 @@
 
 #include "bdev/bdev_rpc.h"
 #include "jsonrpc.h"
+#include "lvs/lvs.h"
 #include "version.h"
 
 static void rpc_get_methods(struct jsonrpc_request *req, json_t *params)
@@ -68,5 +69,9 @@ const struct jsonrpc_method *const jsonrpc_methods[] = {
     &bdev_rpc_m_uring_delete,
     &bdev_rpc_m_ioe_write,
     &bdev_rpc_m_ioe_read,
+    /* pools and replicas (lvs/lvs_rpc.c) */
+    &lvs_rpc_m_get_lvstores, &lvs_rpc_m_create_lvstore, &lvs_rpc_m_delete_lvstore,
+    &lvs_rpc_m_create, &lvs_rpc_m_delete, &lvs_rpc_m_resize, &lvs_rpc_m_get_lvols,
+    &lvs_rpc_m_get_xattrs, &lvs_rpc_m_set_property,
     NULL,
 };

@@ -49,8 +49,15 @@ BUILT = {
     "mayastor.v1.JsonRpc": {"JsonRpcCall"},
     # Share/Unshare wait for the NVMe-oF target.
     "mayastor.v1.BdevRpc": {"Create", "Destroy", "List"},
+    "mayastor.v1.PoolRpc": {"CreatePool", "DestroyPool", "ExportPool", "ImportPool", "ListPools",
+                            "GrowPool"},
+    # ShareReplica/UnshareReplica wait for the NVMe-oF target.
+    "mayastor.v1.ReplicaRpc": {"CreateReplica", "DestroyReplica", "ListReplicas", "ResizeReplica",
+                               "SetReplicaEntityId"},
     "mayastor.Mayastor": {"GetMayastorInfo", "ListBlockDevices", "GetResourceUsage",
-                          "ListNvmeControllers", "StatNvmeControllers"},
+                          "ListNvmeControllers", "StatNvmeControllers", "CreatePool",
+                          "DestroyPool", "ListPools", "CreateReplica", "CreateReplicaV2",
+                          "DestroyReplica", "ListReplicas", "ListReplicasV2", "StatReplicas"},
     "mayastor.JsonRpc": {"JsonRpcCall"},
     "mayastor.BdevRpc": {"List", "Create", "Destroy"},
 }

@@ -1,11 +1,16 @@
-/* mayastor.Mayastor (v0): the legacy all-in-one service. Host queries are served now;
- * pool, replica, nexus and snapshot methods answer UNIMPLEMENTED until built. */
+/* mayastor.Mayastor (v0): the legacy all-in-one service. Host queries, pools and
+ * replicas are served now; ShareReplica, nexus and snapshot methods answer UNIMPLEMENTED
+ * until built. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/env.h"
 #include "grpc/host_common.h"
 #include "host/nvme_ctrlr_registry.h"
+#include "lvs/lvol.h"
+#include "lvs/lvs.h"
 #include "mayastor.pb-c.h"
 #include "version.h"
 
@@ -176,19 +181,507 @@ static void stat_ctrlrs(struct rpc_call *call, const ProtobufCMessage *req)
     free(infos);
 }
 
+/* ---- pools and replicas (behaviour §3, §4; upstream's v0 semantics) ----
+ *
+ * v0 differs from v1: CreatePool answers the pool when it exists already on the same
+ * disk; DestroyPool of an unknown pool succeeds; a replica is named by its "uuid" field
+ * (CreateReplica) or name (CreateReplicaV2) and creation is idempotent by name;
+ * DestroyReplica takes the replica name and succeeds when it does not exist; a missing
+ * pool is INVALID_ARGUMENT. Pool methods share PoolRpc's serialization, replica methods
+ * ReplicaRpc's; both take the per-pool try-lock (busy: ABORTED). */
+
+#define V0_NVMF_MISSING "sharing over NVMe-oF needs the NVMe-oF target, which is not built in " \
+                        "this io-engine"
+
+struct v0ctx {
+    struct rpc_call *call;
+    const ProtobufCMessage *req;
+    void (*fn)(struct v0ctx *x);
+    struct lvs_serial *ser;
+    char pool[LVS_NAME_MAX]; /* pool lock held */
+    char name[LVS_NAME_MAX];
+};
+
+static void v0_finish(struct v0ctx *x)
+{
+    struct lvs_serial *s = x->ser;
+    if (x->pool[0])
+        lvs_name_unlock(x->pool);
+    free(x);
+    lvs_serial_done(s);
+}
+
+static void v0_fail(struct v0ctx *x, grpc_status_code code, const char *msg)
+{
+    rpc_fail(x->call, code, "%s", msg);
+    v0_finish(x);
+}
+
+static void v0_run(void *arg)
+{
+    struct v0ctx *x = arg;
+    if (rpc_call_cancelled(x->call)) {
+        v0_fail(x, GRPC_STATUS_CANCELLED, "cancelled before it ran");
+        return;
+    }
+    x->fn(x);
+}
+
+static void v0_submit(struct rpc_call *call, const ProtobufCMessage *req, struct lvs_serial *ser,
+                      bool exclusive, void (*fn)(struct v0ctx *))
+{
+    struct v0ctx *x = calloc(1, sizeof(*x));
+    if (!x) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    x->call = call;
+    x->req = req;
+    x->fn = fn;
+    x->ser = ser;
+    if (lvs_serial_submit(ser, exclusive, v0_run, x)) {
+        free(x);
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+    }
+}
+
+static bool v0_lock(struct v0ctx *x, const struct lvs *l)
+{
+    int rc = lvs_name_trylock(l->name);
+    if (rc) {
+        rpc_fail(x->call, GRPC_STATUS_ABORTED, "pool %s: lock already held (another operation on "
+                 "it is under way)", l->name);
+        v0_finish(x);
+        return false;
+    }
+    snprintf(x->pool, sizeof(x->pool), "%s", l->name);
+    return true;
+}
+
+/* -- pools -- */
+
+struct v0_pool_msg {
+    Mayastor__Pool p;
+    char *disk;
+};
+
+static void v0_pool_fill(struct v0_pool_msg *m, const struct lvs *l)
+{
+    mayastor__pool__init(&m->p);
+    m->disk = lvs_disk_uri(l);
+    m->p.name = (char *)l->name;
+    m->p.n_disks = m->disk ? 1 : 0;
+    m->p.disks = &m->disk;
+    m->p.state = MAYASTOR__POOL_STATE__POOL_ONLINE;
+    m->p.capacity = lvs_capacity(l);
+    m->p.used = lvs_used(l);
+}
+
+static void v0_pool_reply(struct v0ctx *x, const struct lvs *l)
+{
+    struct v0_pool_msg m;
+    v0_pool_fill(&m, l);
+    rpc_reply(x->call, &m.p.base);
+    free(m.disk);
+    v0_finish(x);
+}
+
+static void v0_pool_created(void *arg, int rc, struct lvs *l, const char *errmsg)
+{
+    struct v0ctx *x = arg;
+    if (rc == -EEXIST) {
+        /* Idempotent: the pool exists already on that disk. */
+        struct lvs *have = lvs_lookup(x->name);
+        if (have) {
+            v0_pool_reply(x, have);
+            return;
+        }
+    }
+    if (rc) {
+        v0_fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    v0_pool_reply(x, l);
+}
+
+static void v0_do_create_pool(struct v0ctx *x)
+{
+    const Mayastor__CreatePoolRequest *r = (const void *)x->req;
+    if (!r->n_disks) {
+        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, "Missing devices");
+        return;
+    }
+    if (r->n_disks > 1) {
+        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, "invalid number of devices: a pool has one disk");
+        return;
+    }
+    snprintf(x->name, sizeof(x->name), "%.63s", r->name);
+    struct lvs_pool_args a = {.name = r->name, .disk = r->disks[0], .mode = LVS_CREATE_OR_IMPORT};
+    lvs_create_or_import(&a, v0_pool_created, x);
+}
+
+static void v0_empty_done(void *arg, int rc, const char *errmsg)
+{
+    struct v0ctx *x = arg;
+    if (rc) {
+        v0_fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    Mayastor__Null n = MAYASTOR__NULL__INIT;
+    rpc_reply(x->call, &n.base);
+    v0_finish(x);
+}
+
+static void v0_do_destroy_pool(struct v0ctx *x)
+{
+    const Mayastor__DestroyPoolRequest *r = (const void *)x->req;
+    struct lvs *l = lvs_lookup(r->name);
+    if (!l) {
+        v0_empty_done(x, 0, NULL); /* nothing to destroy */
+        return;
+    }
+    lvs_destroy(l, false, v0_empty_done, x);
+}
+
+static void v0_do_list_pools(struct v0ctx *x)
+{
+    size_t n = lvs_count();
+    struct v0_pool_msg *m = calloc(n ? n : 1, sizeof(*m));
+    Mayastor__Pool **p = calloc(n ? n : 1, sizeof(*p));
+    if (!m || !p) {
+        free(m);
+        free(p);
+        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    size_t k = 0;
+    for (struct lvs *l = lvs_first(); l && k < n; l = lvs_next(l), k++) {
+        v0_pool_fill(&m[k], l);
+        p[k] = &m[k].p;
+    }
+    Mayastor__ListPoolsReply resp = MAYASTOR__LIST_POOLS_REPLY__INIT;
+    resp.n_pools = k;
+    resp.pools = p;
+    rpc_reply(x->call, &resp.base);
+    for (size_t i = 0; i < k; i++)
+        free(m[i].disk);
+    free(m);
+    free(p);
+    v0_finish(x);
+}
+
+/* -- replicas -- */
+
+struct v0_replica_msg {
+    Mayastor__Replica r;
+    Mayastor__ReplicaV2 r2;
+    Mayastor__ReplicaSpaceUsage u;
+    char *uri;
+};
+
+static void v0_replica_fill(struct v0_replica_msg *m, const struct lvol *lv)
+{
+    struct lvol_usage us;
+    lvol_get_usage(lv, &us);
+    m->uri = lvol_share_uri(lv);
+    Mayastor__ShareProtocolReplica share = lv->share == LVOL_SHARE_NVMF
+                                               ? MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF
+                                               : MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NONE;
+    mayastor__replica__init(&m->r);
+    m->r.uuid = (char *)lv->name; /* v0: the replica's "uuid" is its name */
+    m->r.pool = (char *)lv->lvs->name;
+    m->r.thin = lvol_is_thin(lv);
+    m->r.size = lvol_size(lv);
+    m->r.share = share;
+    m->r.uri = m->uri ? m->uri : "";
+    m->r.n_allowed_hosts = lv->n_allowed_hosts;
+    m->r.allowed_hosts = lv->allowed_hosts;
+    mayastor__replica_space_usage__init(&m->u);
+    m->u.capacity_bytes = us.capacity_bytes;
+    m->u.allocated_bytes = us.allocated_bytes;
+    m->u.cluster_size = us.cluster_size;
+    m->u.num_clusters = us.num_clusters;
+    m->u.num_allocated_clusters = us.num_allocated_clusters;
+    mayastor__replica_v2__init(&m->r2);
+    m->r2.name = (char *)lv->name;
+    m->r2.uuid = (char *)lv->uuid_str;
+    m->r2.pool = (char *)lv->lvs->name;
+    m->r2.thin = m->r.thin;
+    m->r2.size = us.capacity_bytes;
+    m->r2.share = share;
+    m->r2.uri = m->r.uri;
+    m->r2.usage = &m->u;
+    m->r2.n_allowed_hosts = lv->n_allowed_hosts;
+    m->r2.allowed_hosts = lv->allowed_hosts;
+}
+
+static void v0_replica_reply(struct v0ctx *x, const struct lvol *lv, bool v2)
+{
+    struct v0_replica_msg m;
+    v0_replica_fill(&m, lv);
+    rpc_reply(x->call, v2 ? &m.r2.base : &m.r.base);
+    free(m.uri);
+    v0_finish(x);
+}
+
+static void v0_replica_undone(void *arg, int rc, const char *errmsg)
+{
+    (void)errmsg;
+    struct v0ctx *x = arg;
+    rpc_fail(x->call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: "
+             V0_NVMF_MISSING "%s", x->name, rc ? " (and destroying it again failed)" : "");
+    v0_finish(x);
+}
+
+static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *errmsg)
+{
+    struct v0ctx *x = arg;
+    bool v2 = x->req->descriptor == &mayastor__create_replica_request_v2__descriptor;
+    int share = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)x->req)->share
+                   : ((const Mayastor__CreateReplicaRequest *)x->req)->share;
+    if (rc) {
+        /* v0 reports creation errors as upstream: ENOSPC exhausted, the rest invalid. */
+        grpc_status_code code = rc == -ENOSPC ? GRPC_STATUS_RESOURCE_EXHAUSTED
+                                : rc == -EEXIST ? GRPC_STATUS_ALREADY_EXISTS
+                                : rc == -EALREADY ? GRPC_STATUS_ABORTED
+                                                  : lvs_grpc_status(rc);
+        v0_fail(x, code, errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    if (share == MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
+        lvol_destroy(lv, v0_replica_undone, x);
+        return;
+    }
+    v0_replica_reply(x, lv, v2);
+}
+
+static void v0_create_replica_common(struct v0ctx *x, const char *name, const char *uuid,
+                                     const char *pool, uint64_t size, bool thin, int share,
+                                     bool v2)
+{
+    struct lvs *l = lvs_lookup(pool);
+    if (!l) {
+        char msg[LVS_ERRMSG_LEN];
+        snprintf(msg, sizeof(msg), "Pool %s not found", pool);
+        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return;
+    }
+    struct bdev *b = bdev_lookup(name);
+    if (b) {
+        struct lvol *lv = lvol_from_bdev(b);
+        if (!lv) {
+            char msg[LVS_ERRMSG_LEN];
+            snprintf(msg, sizeof(msg), "bdev %s is not a lvol", name);
+            v0_fail(x, GRPC_STATUS_INTERNAL, msg);
+            return;
+        }
+        v0_replica_reply(x, lv, v2); /* idempotent by name */
+        return;
+    }
+    if (share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NONE &&
+        share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "invalid replica share protocol value: %d", share);
+        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return;
+    }
+    if (!v0_lock(x, l))
+        return;
+    snprintf(x->name, sizeof(x->name), "%.63s", name);
+    struct lvol_create_args a = {.name = name, .uuid = uuid, .size = size, .thin = thin};
+    lvol_create(l, &a, v0_replica_created, x);
+}
+
+static void v0_do_create_replica(struct v0ctx *x)
+{
+    const Mayastor__CreateReplicaRequest *r = (const void *)x->req;
+    v0_create_replica_common(x, r->uuid, NULL, r->pool, r->size, r->thin, r->share, false);
+}
+
+static void v0_do_create_replica_v2(struct v0ctx *x)
+{
+    const Mayastor__CreateReplicaRequestV2 *r = (const void *)x->req;
+    v0_create_replica_common(x, r->name, r->uuid, r->pool, r->size, r->thin, r->share, true);
+}
+
+static void v0_do_destroy_replica(struct v0ctx *x)
+{
+    const Mayastor__DestroyReplicaRequest *r = (const void *)x->req;
+    struct bdev *b = bdev_lookup(r->uuid);
+    if (!b) {
+        v0_empty_done(x, 0, NULL); /* nothing to destroy */
+        return;
+    }
+    struct lvol *lv = lvol_from_bdev(b);
+    if (!lv) {
+        char msg[LVS_ERRMSG_LEN];
+        snprintf(msg, sizeof(msg), "bdev %s is not a lvol", r->uuid);
+        v0_fail(x, GRPC_STATUS_INTERNAL, msg);
+        return;
+    }
+    if (v0_lock(x, lv->lvs))
+        lvol_destroy(lv, v0_empty_done, x);
+}
+
+/* Every registered lvol, in pool order. */
+static size_t v0_lvols(struct lvol ***out)
+{
+    size_t n = 0;
+    for (struct lvs *l = lvs_first(); l; l = lvs_next(l))
+        n += l->n_lvols;
+    struct lvol **v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return SIZE_MAX;
+    size_t k = 0;
+    for (struct lvs *l = lvs_first(); l; l = lvs_next(l))
+        for (struct lvol *lv = l->lvols; lv && k < n; lv = lv->next)
+            if (lv->bdev)
+                v[k++] = lv;
+    *out = v;
+    return k;
+}
+
+static void v0_list_replicas_any(struct v0ctx *x, bool v2)
+{
+    struct lvol **lvols;
+    size_t n = v0_lvols(&lvols);
+    struct v0_replica_msg *m = n == SIZE_MAX ? NULL : calloc(n ? n : 1, sizeof(*m));
+    void **p = n == SIZE_MAX ? NULL : calloc(n ? n : 1, sizeof(*p));
+    if (!m || !p) {
+        if (n != SIZE_MAX)
+            free(lvols);
+        free(m);
+        free(p);
+        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        v0_replica_fill(&m[i], lvols[i]);
+        p[i] = v2 ? (void *)&m[i].r2 : (void *)&m[i].r;
+    }
+    if (v2) {
+        Mayastor__ListReplicasReplyV2 resp = MAYASTOR__LIST_REPLICAS_REPLY_V2__INIT;
+        resp.n_replicas = n;
+        resp.replicas = (Mayastor__ReplicaV2 **)p;
+        rpc_reply(x->call, &resp.base);
+    } else {
+        Mayastor__ListReplicasReply resp = MAYASTOR__LIST_REPLICAS_REPLY__INIT;
+        resp.n_replicas = n;
+        resp.replicas = (Mayastor__Replica **)p;
+        rpc_reply(x->call, &resp.base);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(m[i].uri);
+    free(m);
+    free(p);
+    free(lvols);
+    v0_finish(x);
+}
+
+static void v0_do_list_replicas(struct v0ctx *x) { v0_list_replicas_any(x, false); }
+static void v0_do_list_replicas_v2(struct v0ctx *x) { v0_list_replicas_any(x, true); }
+
+static void v0_do_stat_replicas(struct v0ctx *x)
+{
+    struct lvol **lvols;
+    size_t n = v0_lvols(&lvols);
+    Mayastor__ReplicaStats *rs = n == SIZE_MAX ? NULL : calloc(n ? n : 1, sizeof(*rs));
+    Mayastor__Stats *st = n == SIZE_MAX ? NULL : calloc(n ? n : 1, sizeof(*st));
+    Mayastor__ReplicaStats **p = n == SIZE_MAX ? NULL : calloc(n ? n : 1, sizeof(*p));
+    if (!rs || !st || !p) {
+        if (n != SIZE_MAX)
+            free(lvols);
+        free(rs);
+        free(st);
+        free(p);
+        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct bdev_io_stats s;
+        bdev_get_stats(lvols[i]->bdev, &s);
+        mayastor__stats__init(&st[i]);
+        st[i].num_read_ops = s.num_read_ops;
+        st[i].num_write_ops = s.num_write_ops;
+        st[i].bytes_read = s.bytes_read;
+        st[i].bytes_written = s.bytes_written;
+        mayastor__replica_stats__init(&rs[i]);
+        rs[i].uuid = lvols[i]->name;
+        rs[i].pool = lvols[i]->lvs->name;
+        rs[i].stats = &st[i];
+        p[i] = &rs[i];
+    }
+    Mayastor__StatReplicasReply resp = MAYASTOR__STAT_REPLICAS_REPLY__INIT;
+    resp.n_replicas = n;
+    resp.replicas = p;
+    rpc_reply(x->call, &resp.base);
+    free(rs);
+    free(st);
+    free(p);
+    free(lvols);
+    v0_finish(x);
+}
+
+static void create_pool(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_pool_serial, true, v0_do_create_pool);
+}
+static void destroy_pool(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_pool_serial, true, v0_do_destroy_pool);
+}
+static void list_pools(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_pool_serial, true, v0_do_list_pools);
+}
+static void create_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, true, v0_do_create_replica);
+}
+static void create_replica_v2(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, true, v0_do_create_replica_v2);
+}
+static void destroy_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, true, v0_do_destroy_replica);
+}
+static void list_replicas(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, false, v0_do_list_replicas);
+}
+static void list_replicas_v2(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, false, v0_do_list_replicas_v2);
+}
+static void stat_replicas(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, false, v0_do_stat_replicas);
+}
+
 static const struct rpc_handler handlers[] = {
     {"GetMayastorInfo", get_info, false},
     {"GetResourceUsage", get_usage, false},
     {"ListBlockDevices", list_block_devices, false},
     {"ListNvmeControllers", list_ctrlrs, false},
     {"StatNvmeControllers", stat_ctrlrs, false},
+    {"CreatePool", create_pool, false},
+    {"DestroyPool", destroy_pool, false},
+    {"ListPools", list_pools, false},
+    {"CreateReplica", create_replica, false},
+    {"CreateReplicaV2", create_replica_v2, false},
+    {"DestroyReplica", destroy_replica, false},
+    {"ListReplicas", list_replicas, false},
+    {"ListReplicasV2", list_replicas_v2, false},
+    {"StatReplicas", stat_replicas, false},
+    /* ShareReplica: UNIMPLEMENTED until the NVMe-oF target exists. */
 };
 
 const struct rpc_service svc_v0_mayastor = {
     .desc = &mayastor__mayastor__descriptor,
     .alias = "v0.mayastor.Mayastor",
     .version = API_V0,
-    .capability = "pools, replicas, nexus and snapshots",
+    .capability = "replica sharing (the NVMe-oF target), nexus and snapshots",
     .handlers = handlers,
     .n_handlers = sizeof(handlers) / sizeof(handlers[0]),
 };

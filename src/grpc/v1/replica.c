@@ -1,15 +1,462 @@
-/* mayastor.v1.ReplicaRpc: replicas (logical volumes) carved out of pools.
+/* mayastor.v1.ReplicaRpc: replicas (logical volumes) carved out of pools, behaviour §4.
  *
- * Every method of this service answers UNIMPLEMENTED (naming the capability) until the
- * issue that builds it gives the service a handler table. */
+ * Mutations are serialized through lvs_replica_serial (exclusive), ListReplicas runs
+ * shared; create/destroy/resize/set-entity-id also take the pool's try-lock (busy:
+ * ABORTED). Replicas are found by uuid (the uuid of any device; a device that is not an
+ * lvol is INTERNAL). ShareReplica and UnshareReplica need the NVMe-oF target: no handler,
+ * so the registry answers UNIMPLEMENTED naming it; CreateReplica with share=NVMF creates
+ * the replica, cannot share it, destroys it again and answers UNIMPLEMENTED (upstream
+ * destroys a replica whose sharing fails). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "grpc/rpc.h"
+#include "lvs/lvol.h"
+#include "lvs/lvs.h"
 #include "replica.pb-c.h"
+
+#define NVMF_MISSING "sharing over NVMe-oF needs the NVMe-oF target, which is not built in " \
+                     "this io-engine"
+
+/* ---- Replica message ---- */
+
+struct replica_msg {
+    Mayastor__V1__Replica r;
+    Mayastor__V1__ReplicaSpaceUsage u;
+    char *uri;
+    char snap[64];
+    char entity[4096];
+};
+
+static void replica_msg_fill(struct replica_msg *m, const struct lvol *lv)
+{
+    struct lvol_usage us;
+    lvol_get_usage(lv, &us);
+    mayastor__v1__replica__init(&m->r);
+    mayastor__v1__replica_space_usage__init(&m->u);
+    m->uri = lvol_share_uri(lv);
+    m->u.capacity_bytes = us.capacity_bytes;
+    m->u.allocated_bytes = us.allocated_bytes;
+    m->u.cluster_size = us.cluster_size;
+    m->u.num_clusters = us.num_clusters;
+    m->u.num_allocated_clusters = us.num_allocated_clusters;
+    m->u.allocated_bytes_snapshots = us.allocated_bytes_snapshots;
+    m->u.num_allocated_clusters_snapshots = us.num_allocated_clusters_snapshots;
+    if (us.has_snapshot_from_clone) {
+        m->u._allocated_bytes_snapshot_from_clone_case =
+            MAYASTOR__V1__REPLICA_SPACE_USAGE___ALLOCATED_BYTES_SNAPSHOT_FROM_CLONE_ALLOCATED_BYTES_SNAPSHOT_FROM_CLONE;
+        m->u.allocated_bytes_snapshot_from_clone = us.allocated_bytes_snapshot_from_clone;
+    }
+    m->r.name = (char *)lv->name;
+    m->r.uuid = (char *)lv->uuid_str;
+    m->r.pooluuid = (char *)lv->lvs->uuid_str;
+    m->r.poolname = (char *)lv->lvs->name;
+    m->r.size = us.capacity_bytes;
+    m->r.thin = lvol_is_thin(lv);
+    m->r.share = lv->share == LVOL_SHARE_NVMF ? MAYASTOR__V1__SHARE_PROTOCOL__NVMF
+                                              : MAYASTOR__V1__SHARE_PROTOCOL__NONE;
+    m->r.uri = m->uri ? m->uri : "";
+    m->r.usage = &m->u;
+    m->r.n_allowed_hosts = lv->n_allowed_hosts;
+    m->r.allowed_hosts = lv->allowed_hosts;
+    m->r.is_snapshot = lvol_is_snapshot(lv);
+    m->r.is_clone = lvol_is_clone(lv);
+    m->r.pooltype = MAYASTOR__V1__POOL_TYPE__Lvs;
+    if (!lvol_get_property(lv, LVOL_XATTR_CLONE_SOURCE, m->snap, sizeof(m->snap))) {
+        m->r._snapshot_uuid_case = MAYASTOR__V1__REPLICA___SNAPSHOT_UUID_SNAPSHOT_UUID;
+        m->r.snapshot_uuid = m->snap;
+    }
+    if (!lvol_get_property(lv, LVOL_XATTR_ENTITY_ID, m->entity, sizeof(m->entity))) {
+        m->r._entity_id_case = MAYASTOR__V1__REPLICA___ENTITY_ID_ENTITY_ID;
+        m->r.entity_id = m->entity;
+    }
+}
+
+static void replica_msg_free(struct replica_msg *m)
+{
+    free(m->uri);
+    m->uri = NULL;
+}
+
+/* ---- the call context ---- */
+
+struct rctx {
+    struct rpc_call *call;
+    const ProtobufCMessage *req;
+    void (*fn)(struct rctx *x);
+    struct lvs *lvs;              /* the pool whose lock is held, if any */
+    char pool[LVS_NAME_MAX];
+    char uuid[37];                /* the replica created (share=NVMF undo) */
+    int undo_rc;
+};
+
+static void finish(struct rctx *x)
+{
+    if (x->pool[0])
+        lvs_name_unlock(x->pool);
+    free(x);
+    lvs_serial_done(&lvs_replica_serial);
+}
+
+static void fail(struct rctx *x, grpc_status_code code, const char *msg)
+{
+    rpc_fail(x->call, code, "%s", msg);
+    finish(x);
+}
+
+static void run(void *arg)
+{
+    struct rctx *x = arg;
+    if (rpc_call_cancelled(x->call)) {
+        rpc_fail(x->call, GRPC_STATUS_CANCELLED, "%s: cancelled before it ran",
+                 rpc_call_method(x->call));
+        finish(x);
+        return;
+    }
+    x->fn(x);
+}
+
+static void submit(struct rpc_call *call, const ProtobufCMessage *req, bool exclusive,
+                   void (*fn)(struct rctx *))
+{
+    struct rctx *x = calloc(1, sizeof(*x));
+    if (!x) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    x->call = call;
+    x->req = req;
+    x->fn = fn;
+    if (lvs_serial_submit(&lvs_replica_serial, exclusive, run, x)) {
+        free(x);
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+    }
+}
+
+static void reply_replica(struct rctx *x, const struct lvol *lv)
+{
+    struct replica_msg *m = calloc(1, sizeof(*m));
+    if (!m) {
+        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    replica_msg_fill(m, lv);
+    rpc_reply(x->call, &m->r.base);
+    replica_msg_free(m);
+    free(m);
+    finish(x);
+}
+
+/* Takes the try-lock of lv's pool; answers ABORTED and returns false if busy. */
+static bool lock_pool(struct rctx *x, struct lvs *l)
+{
+    int rc = lvs_name_trylock(l->name);
+    if (rc) {
+        rpc_fail(x->call, lvs_grpc_status(rc), "pool %s: lock already held (another operation "
+                 "on it is under way)", l->name);
+        finish(x);
+        return false;
+    }
+    snprintf(x->pool, sizeof(x->pool), "%s", l->name);
+    x->lvs = l;
+    return true;
+}
+
+/* The replica with that uuid; answers and returns NULL (NOT_FOUND, with gtm-602 when
+ * `destroy`; INTERNAL for a device that is not a replica). */
+static struct lvol *find(struct rctx *x, const char *uuid, bool destroy, bool snapshots)
+{
+    struct lvol *lv;
+    int rc = lvol_lookup_uuid(uuid, &lv);
+    if (rc == -ENOTTY) {
+        rpc_fail(x->call, GRPC_STATUS_INTERNAL, "bdev %s is not a lvol", uuid);
+        finish(x);
+        return NULL;
+    }
+    if (rc || (!snapshots && lvol_is_snapshot(lv))) {
+        if (destroy)
+            rpc_fail_md(x->call, GRPC_STATUS_NOT_FOUND, "gtm-602", "0",
+                        "failed to destroy lvol %s: Replica not found", uuid ? uuid : "");
+        else
+            rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "Replica %s not found", uuid ? uuid : "");
+        finish(x);
+        return NULL;
+    }
+    return lv;
+}
+
+/* ---- CreateReplica ---- */
+
+static void undone(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    (void)errmsg;
+    rpc_fail(x->call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: " NVMF_MISSING
+             "%s", x->uuid, rc ? " (and destroying it again failed)" : "; it was destroyed again");
+    finish(x);
+}
+
+static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
+{
+    struct rctx *x = arg;
+    const Mayastor__V1__CreateReplicaRequest *r = (const void *)x->req;
+    if (rc) {
+        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
+        memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
+        lvol_destroy(lv, undone, x);
+        return;
+    }
+    reply_replica(x, lv);
+}
+
+static void do_create(struct rctx *x)
+{
+    const Mayastor__V1__CreateReplicaRequest *r = (const void *)x->req;
+    if (r->share != MAYASTOR__V1__SHARE_PROTOCOL__NONE &&
+        r->share != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
+        rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
+                 r->share);
+        finish(x);
+        return;
+    }
+    struct lvs *l = lvs_lookup_any(r->pooluuid);
+    if (!l) {
+        rpc_fail(x->call, GRPC_STATUS_FAILED_PRECONDITION, "Pool %s not found", r->pooluuid);
+        finish(x);
+        return;
+    }
+    if (!lock_pool(x, l))
+        return;
+    struct lvol_create_args a = {
+        .name = r->name,
+        .uuid = r->uuid,
+        .size = r->size,
+        .thin = r->thin,
+        .entity_id = r->_entity_id_case == MAYASTOR__V1__CREATE_REPLICA_REQUEST___ENTITY_ID_ENTITY_ID
+                         ? r->entity_id
+                         : NULL,
+    };
+    lvol_create(l, &a, created, x);
+}
+
+/* ---- DestroyReplica ---- */
+
+static void empty_done(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    if (rc) {
+        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    rpc_reply(x->call, NULL);
+    finish(x);
+}
+
+static void do_destroy(struct rctx *x)
+{
+    const Mayastor__V1__DestroyReplicaRequest *r = (const void *)x->req;
+    struct lvs *want = NULL;
+    if (r->pool_case == MAYASTOR__V1__DESTROY_REPLICA_REQUEST__POOL_POOL_NAME ||
+        r->pool_case == MAYASTOR__V1__DESTROY_REPLICA_REQUEST__POOL_POOL_UUID) {
+        bool by_name = r->pool_case == MAYASTOR__V1__DESTROY_REPLICA_REQUEST__POOL_POOL_NAME;
+        const char *id = by_name ? r->pool_name : r->pool_uuid;
+        want = by_name ? lvs_lookup(id) : lvs_lookup_uuid(id);
+        if (!want) {
+            rpc_fail(x->call, GRPC_STATUS_FAILED_PRECONDITION,
+                     "failed to destroy lvol %s: Pool %s=%s is not loaded", r->uuid,
+                     by_name ? "name" : "uuid", id);
+            finish(x);
+            return;
+        }
+    }
+    struct lvol *lv = find(x, r->uuid, true, false);
+    if (!lv)
+        return;
+    if (want && want != lv->lvs) {
+        rpc_fail(x->call, GRPC_STATUS_ABORTED,
+                 "failed to destroy lvol %s: the specified pool %s (%s) does not match the "
+                 "replica's pool %s (%s)", r->uuid, want->name, want->uuid_str, lv->lvs->name,
+                 lv->lvs->uuid_str);
+        finish(x);
+        return;
+    }
+    if (lock_pool(x, lv->lvs))
+        lvol_destroy(lv, empty_done, x);
+}
+
+/* ---- ResizeReplica / SetReplicaEntityId ---- */
+
+static void replica_done(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)x->req;
+    if (rc) {
+        grpc_status_code code = GRPC_STATUS_INTERNAL;
+        switch (-rc) {
+        case ENOSPC:
+        case ENOMEM:
+            code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+            break;
+        case EPERM:
+            code = GRPC_STATUS_PERMISSION_DENIED;
+            break;
+        case EINVAL:
+        case ENOENT:
+            code = GRPC_STATUS_INVALID_ARGUMENT;
+            break;
+        case EALREADY:
+            code = GRPC_STATUS_ABORTED;
+            break;
+        }
+        fail(x, code, errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    struct lvol *lv;
+    if (lvol_lookup_uuid(r->uuid, &lv)) {
+        fail(x, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    reply_replica(x, lv);
+}
+
+static void do_resize(struct rctx *x)
+{
+    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)x->req;
+    struct lvol *lv = find(x, r->uuid, false, true);
+    if (lv && lock_pool(x, lv->lvs))
+        lvol_resize(lv, r->requested_size, replica_done, x);
+}
+
+static void entity_done(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)x->req;
+    if (rc) {
+        /* The property could not be persisted (behaviour §10: DATA_LOSS). */
+        fail(x, rc == -EALREADY ? GRPC_STATUS_ABORTED : GRPC_STATUS_DATA_LOSS,
+             errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    struct lvol *lv;
+    if (lvol_lookup_uuid(r->uuid, &lv)) {
+        fail(x, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    reply_replica(x, lv);
+}
+
+static void do_set_entity(struct rctx *x)
+{
+    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)x->req;
+    struct lvol *lv = find(x, r->uuid, false, true);
+    if (lv && lock_pool(x, lv->lvs))
+        lvol_set_property(lv, LVOL_XATTR_ENTITY_ID, r->entity_id ? r->entity_id : "", true,
+                          entity_done, x);
+}
+
+/* ---- ListReplicas ---- */
+
+static bool str_filter(const Google__Protobuf__StringValue *f, const char *v)
+{
+    return !f || !strcmp(f->value ? f->value : "", v);
+}
+
+static void do_list(struct rctx *x)
+{
+    const Mayastor__V1__ListReplicaOptions *r = (const void *)x->req;
+    bool lvs_wanted = !r->n_pooltypes;
+    for (size_t i = 0; i < r->n_pooltypes; i++) {
+        if (r->pooltypes[i] != MAYASTOR__V1__POOL_TYPE__Lvs &&
+            r->pooltypes[i] != MAYASTOR__V1__POOL_TYPE__Lvm) {
+            rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid pool type %d",
+                     r->pooltypes[i]);
+            finish(x);
+            return;
+        }
+        lvs_wanted |= r->pooltypes[i] == MAYASTOR__V1__POOL_TYPE__Lvs;
+    }
+    size_t n = 0;
+    for (struct lvs *l = lvs_wanted ? lvs_first() : NULL; l; l = lvs_next(l))
+        n += l->n_lvols;
+    struct replica_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
+    Mayastor__V1__Replica **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    if (!msgs || !ptrs) {
+        free(msgs);
+        free(ptrs);
+        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    const Mayastor__V1__ListReplicaOptions__Query *q = r->query;
+    size_t k = 0;
+    for (struct lvs *l = lvs_wanted ? lvs_first() : NULL; l; l = lvs_next(l)) {
+        if (!str_filter(r->poolname, l->name) || !str_filter(r->pooluuid, l->uuid_str))
+            continue;
+        for (struct lvol *lv = l->lvols; lv && k < n; lv = lv->next) {
+            if (!lv->bdev || !str_filter(r->name, lv->name) || !str_filter(r->uuid, lv->uuid_str))
+                continue;
+            if (q) {
+                bool snap = lvol_is_snapshot(lv), clone = lvol_is_clone(lv);
+                if (!((q->replica && !snap && !clone) || (q->snapshot && snap) ||
+                      (q->clone && clone)))
+                    continue;
+            }
+            replica_msg_fill(&msgs[k], lv);
+            ptrs[k] = &msgs[k].r;
+            k++;
+        }
+    }
+    Mayastor__V1__ListReplicasResponse resp = MAYASTOR__V1__LIST_REPLICAS_RESPONSE__INIT;
+    resp.n_replicas = k;
+    resp.replicas = ptrs;
+    rpc_reply(x->call, &resp.base);
+    for (size_t i = 0; i < k; i++)
+        replica_msg_free(&msgs[i]);
+    free(msgs);
+    free(ptrs);
+    finish(x);
+}
+
+/* ---- handlers ---- */
+
+static void create_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_create);
+}
+static void destroy_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_destroy);
+}
+static void list_replicas(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, false, do_list);
+}
+static void resize_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_resize);
+}
+static void set_entity_id(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_set_entity);
+}
+
+static const struct rpc_handler handlers[] = {
+    {"CreateReplica", create_replica, false},
+    {"DestroyReplica", destroy_replica, false},
+    {"ListReplicas", list_replicas, false},
+    {"ResizeReplica", resize_replica, false},
+    {"SetReplicaEntityId", set_entity_id, false},
+    /* ShareReplica, UnshareReplica: UNIMPLEMENTED until the NVMe-oF target exists. */
+};
 
 const struct rpc_service svc_v1_replica = {
     .desc = &mayastor__v1__replica_rpc__descriptor,
     .alias = "v1.replica.ReplicaRpc",
     .version = API_V1,
-    .capability = "replica management (logical volumes)",
-    .handlers = NULL, /* no method built yet */
-    .n_handlers = 0,
+    .capability = "sharing replicas over NVMe-oF (the NVMe-oF target)",
+    .handlers = handlers,
+    .n_handlers = sizeof(handlers) / sizeof(handlers[0]),
 };
