@@ -7,6 +7,7 @@
 #include "bdev/bdev_rpc.h"
 #include "jsonrpc.h"
 #include "lvs/lvs.h"
+#include "lvs/snapshot.h"
 #include "version.h"
 
 static void rpc_get_methods(struct jsonrpc_request *req, json_t *params)
@@ -73,5 +74,7 @@ const struct jsonrpc_method *const jsonrpc_methods[] = {
     &lvs_rpc_m_get_lvstores, &lvs_rpc_m_create_lvstore, &lvs_rpc_m_delete_lvstore,
     &lvs_rpc_m_create, &lvs_rpc_m_delete, &lvs_rpc_m_resize, &lvs_rpc_m_get_lvols,
     &lvs_rpc_m_get_xattrs, &lvs_rpc_m_set_property,
+    /* snapshots and clones (lvs/snapshot_rpc.c) */
+    &lvs_rpc_m_snapshot, &lvs_rpc_m_clone,
     NULL,
 };

@@ -223,8 +223,9 @@ int lvol_lookup_uuid(const char *uuid, struct lvol **out)
     return 0;
 }
 
-/* An lvol of any pool by its uuid text (not only registered ones). */
-static struct lvol *find_uuid_any(const char *uuid)
+/* An lvol of any pool by its uuid text (not only registered ones). Exported for
+ * snapshot.c as lvol_find_uuid. */
+struct lvol *lvol_find_uuid(const char *uuid)
 {
     uuid_t u;
     if (uuid_parse(uuid, u))
@@ -294,7 +295,7 @@ static struct lvol *clone_source(const struct lvol *lv)
     char src[64];
     if (lvol_get_property(lv, LVOL_XATTR_CLONE_SOURCE, src, sizeof(src)))
         return NULL;
-    return find_uuid_any(src);
+    return lvol_find_uuid(src);
 }
 
 bool lvol_is_clone(const struct lvol *lv) { return clone_source(lv) != NULL; }
@@ -500,6 +501,20 @@ void lvol_unload_all(struct lvs *lvs, void (*done)(void *arg, int rc), void *arg
     unload_next(u);
 }
 
+/* ---- for snapshot.c: a blob just made by a snapshot or clone becomes an lvol ---- */
+
+int lvol_adopt(struct lvs *lvs, bs_blob_id id, struct lvol **out)
+{
+    struct bs_blob *b = bs_blob_lookup(lvs->bs, id);
+    struct lvol *lv = b ? lvol_from_blob(lvs, b) : NULL;
+    *out = NULL;
+    if (!lv)
+        return b ? -ENOMEM : -EIO;
+    list_append(lvs, lv);
+    *out = lv;
+    return lvol_register(lv); /* on failure the caller deletes it (lvol_delete) */
+}
+
 /* ---- delete one lvol (device, then blob) ---- */
 
 struct del_ctx {
@@ -539,7 +554,7 @@ static void del_unregistered(void *arg, int rc)
     bs_blob_delete(d->lv->lvs->bs, d->lv->id, del_blob_done, d);
 }
 
-static void lvol_delete(struct lvol *lv, void (*done)(void *arg, int rc), void *arg)
+void lvol_delete(struct lvol *lv, void (*done)(void *arg, int rc), void *arg)
 {
     if (lv->bdev && lv->bdev->open_count) {
         done(arg, -EBUSY);
@@ -575,7 +590,9 @@ struct destroy_ctx {
     char name[LVS_NAME_MAX];
     char uuid[37];
     char pool_uuid[37];
-    char snap_uuid[37]; /* the discarded-snapshot candidate, "" if none */
+    char snap_uuid[37]; /* the discarded-snapshot candidate, "" if none: the lvol's
+                         * blob parent (a snapshot of it, or the snapshot it is a clone of) */
+    char next_uuid[37]; /* the candidate after it (its own blob parent) */
     lvs_done_cb cb;
     void *arg;
 };
@@ -594,13 +611,44 @@ static void destroy_answer(struct destroy_ctx *x, int rc, const char *what)
     free(x);
 }
 
+/* lv's blob parent (a snapshot of it, or the snapshot it is a clone of) into out. */
+static void parent_uuid(const struct lvol *lv, char out[37])
+{
+    bs_blob_id p = bs_blob_parent(lv->blob);
+    const struct lvol *s = p == BS_INVALID_ID ? NULL : lvol_lookup_blob(lv->lvs, p);
+    if (s)
+        memcpy(out, s->uuid_str, 37);
+    else
+        out[0] = 0;
+}
+
+static void purge_candidate(struct destroy_ctx *x);
+
 static void snapshot_purged(void *arg, int rc)
 {
     struct destroy_ctx *x = arg;
-    if (rc)
+    if (rc) {
         log_warn("cannot delete discarded snapshot %s: %s", x->snap_uuid, strerror(-rc));
-    else
-        log_info("deleted discarded snapshot %s (its last clone is gone)", x->snap_uuid);
+        destroy_answer(x, 0, NULL);
+        return;
+    }
+    log_info("deleted discarded snapshot %s (its last clone is gone)", x->snap_uuid);
+    memcpy(x->snap_uuid, x->next_uuid, sizeof(x->snap_uuid));
+    purge_candidate(x);
+}
+
+/* Deletes the candidate if it is a discarded snapshot with no clones left, then its own
+ * parent likewise (a chain of discarded snapshots goes with its last dependant). The
+ * blobstore cannot merge a snapshot into its single clone, so a snapshot destroyed
+ * while its replica still depends on it is discarded too and goes here (snapshot.c). */
+static void purge_candidate(struct destroy_ctx *x)
+{
+    struct lvol *snap = x->snap_uuid[0] ? lvol_find_uuid(x->snap_uuid) : NULL;
+    if (snap && lvol_is_snapshot(snap) && lvol_is_discarded(snap) && !has_clones(snap)) {
+        parent_uuid(snap, x->next_uuid);
+        lvol_delete(snap, snapshot_purged, x);
+        return;
+    }
     destroy_answer(x, 0, NULL);
 }
 
@@ -623,14 +671,7 @@ static void destroy_deleted(void *arg, int rc)
         return;
     }
     remove_replica_ptpl(x->pool_uuid, x->uuid);
-    if (x->snap_uuid[0]) {
-        struct lvol *snap = find_uuid_any(x->snap_uuid);
-        if (snap && lvol_is_discarded(snap) && !has_clones(snap)) {
-            lvol_delete(snap, snapshot_purged, x);
-            return;
-        }
-    }
-    destroy_answer(x, 0, NULL);
+    purge_candidate(x);
 }
 
 void lvol_destroy(struct lvol *lv, lvs_done_cb cb, void *arg)
@@ -646,9 +687,7 @@ void lvol_destroy(struct lvol *lv, lvs_done_cb cb, void *arg)
     snprintf(x->name, sizeof(x->name), "%s", lv->name);
     memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
     memcpy(x->pool_uuid, lv->lvs->uuid_str, sizeof(x->pool_uuid));
-    const struct lvol *src = clone_source(lv);
-    if (src)
-        memcpy(x->snap_uuid, src->uuid_str, sizeof(x->snap_uuid));
+    parent_uuid(lv, x->snap_uuid);
     /* Always unshared first; not shared (no NVMe-oF target yet), so nothing to undo. */
     lvol_delete(lv, destroy_deleted, x);
 }

@@ -62,8 +62,9 @@ typedef void (*lvol_cb)(void *arg, int rc, struct lvol *lv, const char *errmsg);
  * supports it, else the first 8 MiB are zeroed (needs 8 MiB free: -ENOSPC). The caller
  * holds the pool-name lock. */
 void lvol_create(struct lvs *lvs, const struct lvol_create_args *a, lvol_cb cb, void *arg);
-/* Destroys a replica (its device must not be open: -EBUSY); when it was the last clone
- * of a discarded snapshot, the snapshot goes too; removes its PTPL file. */
+/* Destroys a replica (its device must not be open: -EBUSY); when it was the last lvol
+ * reading through a discarded snapshot (its last clone), the snapshot goes too, and so
+ * on down a chain of discarded snapshots; removes its PTPL file. */
 void lvol_destroy(struct lvol *lv, lvs_done_cb cb, void *arg);
 /* Grows or shrinks to `size` bytes (rounded up to clusters). */
 void lvol_resize(struct lvol *lv, uint64_t size, lvs_done_cb cb, void *arg);
@@ -103,6 +104,17 @@ struct lvol_usage {
 void lvol_get_usage(const struct lvol *lv, struct lvol_usage *u);
 /* "bdev:///<name>?uuid=<uuid>" while unshared (allocated). */
 char *lvol_share_uri(const struct lvol *lv);
+
+/* ---- for snapshot.c ---- */
+/* An lvol of any pool by uuid, registered as a device or not (NULL if none). */
+struct lvol *lvol_find_uuid(const char *uuid);
+/* Builds the lvol of a blob just created in the pool (snapshot, clone), appends it to the
+ * pool's list and registers its device. On an error other than -ENOMEM/-EIO *out is set
+ * (without a device) and the caller deletes it with lvol_delete. */
+int lvol_adopt(struct lvs *lvs, bs_blob_id id, struct lvol **out);
+/* Unregisters the device (must not be open: -EBUSY) and deletes the blob (no clones:
+ * -EBUSY); frees the lvol on success. No discarded-snapshot follow-up (lvol_destroy). */
+void lvol_delete(struct lvol *lv, void (*done)(void *arg, int rc), void *arg);
 
 /* ---- for lvs.c ---- */
 /* Validates every lvol blob's xattrs at import (a blob without "name", or one longer than

@@ -54,6 +54,9 @@ BUILT = {
     # ShareReplica/UnshareReplica wait for the NVMe-oF target.
     "mayastor.v1.ReplicaRpc": {"CreateReplica", "DestroyReplica", "ListReplicas", "ResizeReplica",
                                "SetReplicaEntityId"},
+    # CreateNexusSnapshot waits for the nexus.
+    "mayastor.v1.SnapshotRpc": {"CreateReplicaSnapshot", "ListSnapshot", "DestroySnapshot",
+                                "CreateSnapshotClone", "ListSnapshotClone"},
     "mayastor.Mayastor": {"GetMayastorInfo", "ListBlockDevices", "GetResourceUsage",
                           "ListNvmeControllers", "StatNvmeControllers", "CreatePool",
                           "DestroyPool", "ListPools", "CreateReplica", "CreateReplicaV2",
