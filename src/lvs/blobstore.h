@@ -89,7 +89,9 @@ struct bs_blob_opts {
 };
 
 void bs_blob_create(struct bs *bs, const struct bs_blob_opts *opts, bs_id_cb cb, void *arg);
-/* Deletes a blob: -EBUSY if it has clones (or snapshots depending on it are open). */
+/* Deletes a blob. A snapshot with exactly one clone is merged into it first (format
+ * §7.4: the clone takes the clusters it lacks and the snapshot's parent, crash-safe with
+ * SNAPRM); -EBUSY if it has two or more clones. */
 void bs_blob_delete(struct bs *bs, bs_blob_id id, bs_done_cb cb, void *arg);
 /* Takes a read-only snapshot of `id`: the blob becomes a clone of the new snapshot. */
 void bs_blob_snapshot(struct bs *bs, bs_blob_id id, const struct bs_xattr *xattrs, size_t n,

@@ -816,6 +816,341 @@ static void delete_frozen(void *arg, int rc)
     bs_blob_delete_internal(o->b, delete_done, o);
 }
 
+/* ---- delete of a snapshot with exactly one clone (§7.4 merge) ----
+ *
+ * S gets SNAPRM = C and is persisted; the slots C lacks take S's clusters (extent pages C
+ * lacks are taken over as they are, extent pages both have are rewritten in C's with the
+ * merged entries); C's SNAP becomes S's parent (or goes); C is persisted (commit point);
+ * S loses every slot now shared with C, becomes thin and is persisted; S is deleted.
+ * S, C and every blob reading through C are frozen while the maps and parents change. */
+
+struct merge {
+    struct delete_op *o;
+    struct bs_blob *s, *c;
+    struct bs_blob **frz; /* frz[0] = S, frz[1] = C, then C's descendants */
+    size_t n_frz, i;
+    /* C before the merge, for rollback */
+    uint32_t *c_clusters, *c_eps;
+    uint64_t c_allocated;
+    struct bs_xattr_list c_ixattrs;
+    uint64_t *rewrite; /* extent-page slots of C rewritten in place */
+    uint64_t n_rewrite, k;
+    int rc;
+    void (*after_thaw)(struct merge *m);
+};
+
+static void merge_free(struct merge *m)
+{
+    free(m->frz);
+    free(m->c_clusters);
+    free(m->c_eps);
+    free(m->rewrite);
+    bs_xattr_list_free(&m->c_ixattrs);
+    free(m);
+}
+
+static void merge_end(struct merge *m, int rc)
+{
+    struct delete_op *o = m->o;
+    merge_free(m);
+    delete_finish(o, rc);
+}
+
+/* sequential freeze / thaw of frz[from..n_frz) */
+static void merge_frozen_step(void *arg, int rc);
+static void merge_frozen(struct merge *m);
+
+static void merge_freeze_next(struct merge *m)
+{
+    if (m->i == m->n_frz) {
+        merge_frozen(m);
+        return;
+    }
+    bs_blob_freeze(m->frz[m->i++], merge_frozen_step, m);
+}
+
+static void merge_frozen_step(void *arg, int rc)
+{
+    (void)rc;
+    merge_freeze_next(arg);
+}
+
+static void merge_thaw_step(void *arg, int rc)
+{
+    (void)rc;
+    struct merge *m = arg;
+    if (m->i == m->n_frz) {
+        m->after_thaw(m);
+        return;
+    }
+    bs_blob_thaw(m->frz[m->i++], merge_thaw_step, m);
+}
+
+/* Thaws frz[from..], then after(m). */
+static void merge_thaw(struct merge *m, size_t from, void (*after)(struct merge *m))
+{
+    m->i = from;
+    m->after_thaw = after;
+    merge_thaw_step(m, 0);
+}
+
+static void merge_failed_end(struct merge *m) { merge_end(m, m->rc); }
+
+static void merge_s_unmarked(void *arg, int rc)
+{
+    struct merge *m = arg;
+    if (rc)
+        log_warn("blobstore: snapshot 0x%" PRIx64 ": cannot remove its SNAPRM marker (%s): "
+                 "done at the next load", m->s->md.id, strerror(-rc));
+    merge_thaw(m, 0, merge_failed_end);
+}
+
+/* Before the commit: S stays what it was (its SNAPRM marker is removed again). */
+static void merge_abort(struct merge *m, int rc)
+{
+    m->rc = rc;
+    remove_internal(m->s, BS_XATTR_SNAPRM);
+    bs_blob_persist(m->s, merge_s_unmarked, m);
+}
+
+static void merge_c_restored(void *arg, int rc)
+{
+    struct merge *m = arg;
+    if (rc)
+        log_warn("blobstore: blob 0x%" PRIx64 ": cannot restore its extent pages (%s): repaired "
+                 "at the next load", m->c->md.id, strerror(-rc));
+    merge_abort(m, m->rc);
+}
+
+static void merge_restore_next(void *arg, int rc)
+{
+    struct merge *m = arg;
+    if (rc)
+        merge_c_restored(m, rc);
+    else if (m->k < m->n_rewrite) {
+        uint64_t s = m->rewrite[m->k++];
+        write_extent_pages(m->c, s, s + 1, merge_restore_next, m);
+    } else
+        merge_c_restored(m, 0);
+}
+
+/* C's persist failed: its map, SNAP and the extent pages rewritten in place go back. */
+static void merge_rollback_c(struct merge *m, int rc)
+{
+    struct bs_blob *c = m->c;
+    m->rc = rc;
+    memcpy(c->md.clusters, m->c_clusters, c->md.num_clusters * sizeof(uint32_t));
+    memcpy(c->md.extent_pages, m->c_eps, c->md.num_extent_pages * sizeof(uint32_t));
+    c->num_allocated = m->c_allocated;
+    bs_xattr_list_free(&c->md.ixattrs);
+    c->md.ixattrs = m->c_ixattrs;
+    memset(&m->c_ixattrs, 0, sizeof(m->c_ixattrs));
+    c->md.invalid_flags |= BS_IF_INTERNAL_XATTR; /* it had SNAP */
+    m->k = 0;
+    merge_restore_next(m, 0);
+}
+
+static void merge_s_deleted(void *arg, int rc)
+{
+    struct merge *m = arg;
+    if (rc) { /* S is still there, without clones: a plain delete can be retried */
+        struct bs_blob *s = m->s;
+        m->rc = rc;
+        bs_set_error("cannot delete snapshot 0x%" PRIx64 " after merging it into its clone: %s",
+                     s->md.id, strerror(-rc));
+        m->n_frz = 1;
+        merge_thaw(m, 0, merge_failed_end);
+        return;
+    }
+    merge_end(m, 0);
+}
+
+static void merge_s_persisted(void *arg, int rc)
+{
+    struct merge *m = arg;
+    if (rc) /* on disk S still names C in SNAPRM: §7.5 deletes it at the next load */
+        log_warn("blobstore: snapshot 0x%" PRIx64 ": cannot persist it after the merge (%s)",
+                 m->s->md.id, strerror(-rc));
+    bs_blob_delete_internal(m->s, merge_s_deleted, m);
+}
+
+static void merge_others_thawed(struct merge *m)
+{
+    struct bs_blob *s = m->s, *c = m->c;
+    /* S keeps only what C does not share */
+    uint64_t n = s->md.num_clusters < c->md.num_clusters ? s->md.num_clusters : c->md.num_clusters;
+    for (uint64_t i = 0; i < n; i++)
+        if (s->md.clusters[i] && s->md.clusters[i] == c->md.clusters[i]) {
+            s->md.clusters[i] = 0;
+            s->num_allocated--;
+        }
+    uint64_t ne = s->md.num_extent_pages < c->md.num_extent_pages ? s->md.num_extent_pages
+                                                                  : c->md.num_extent_pages;
+    for (uint64_t i = 0; i < ne; i++)
+        if (s->md.extent_pages[i] == c->md.extent_pages[i])
+            s->md.extent_pages[i] = 0;
+    s->md.invalid_flags |= BS_IF_THIN;
+    bs_blob_persist(s, merge_s_persisted, m);
+}
+
+static void merge_c_persisted(void *arg, int rc)
+{
+    struct merge *m = arg;
+    struct bs_blob *s = m->s, *c = m->c;
+    if (rc) {
+        merge_rollback_c(m, rc);
+        return;
+    }
+    /* committed: C reads through S's parent now */
+    struct bs_blob *p = s->parent;
+    bs_blob_remove_clone(s, c);
+    c->parent = p;
+    if (p) {
+        for (size_t i = 0; i < p->n_clones; i++)
+            if (p->clones[i] == s)
+                p->clones[i] = c;
+        s->parent = NULL;
+    }
+    merge_thaw(m, 1, merge_others_thawed); /* S stays frozen until it is deleted */
+}
+
+static void merge_c_eps_written(void *arg, int rc)
+{
+    struct merge *m = arg;
+    struct bs_blob *s = m->s, *c = m->c;
+    if (rc) {
+        merge_rollback_c(m, rc);
+        return;
+    }
+    if (m->k < m->n_rewrite) {
+        uint64_t sl = m->rewrite[m->k++];
+        write_extent_pages(c, sl, sl + 1, merge_c_eps_written, m);
+        return;
+    }
+    if (s->parent)
+        rc = set_internal_id(c, BS_XATTR_SNAP, s->parent->md.id);
+    else
+        remove_internal(c, BS_XATTR_SNAP);
+    if (rc) {
+        merge_rollback_c(m, rc);
+        return;
+    }
+    bs_blob_persist(c, merge_c_persisted, m);
+}
+
+static void merge_s_marked(void *arg, int rc)
+{
+    struct merge *m = arg;
+    struct bs_blob *s = m->s, *c = m->c;
+    if (rc) {
+        merge_abort(m, rc);
+        return;
+    }
+    m->c_clusters = malloc((c->md.num_clusters ? c->md.num_clusters : 1) * sizeof(uint32_t));
+    m->c_eps = malloc((c->md.num_extent_pages ? c->md.num_extent_pages : 1) * sizeof(uint32_t));
+    m->rewrite = malloc((c->md.num_extent_pages ? c->md.num_extent_pages : 1) * sizeof(uint64_t));
+    if (!m->c_clusters || !m->c_eps || !m->rewrite ||
+        bs_xattr_list_copy(&m->c_ixattrs, &c->md.ixattrs)) {
+        merge_abort(m, -ENOMEM);
+        return;
+    }
+    memcpy(m->c_clusters, c->md.clusters, c->md.num_clusters * sizeof(uint32_t));
+    memcpy(m->c_eps, c->md.extent_pages, c->md.num_extent_pages * sizeof(uint32_t));
+    m->c_allocated = c->num_allocated;
+    /* every reader of these maps is frozen: plain stores are enough */
+    uint64_t n = s->md.num_clusters < c->md.num_clusters ? s->md.num_clusters : c->md.num_clusters;
+    for (uint64_t i = 0; i < n; i++)
+        if (!c->md.clusters[i] && s->md.clusters[i]) {
+            c->md.clusters[i] = s->md.clusters[i];
+            c->num_allocated++;
+        }
+    uint64_t ne = s->md.num_extent_pages < c->md.num_extent_pages ? s->md.num_extent_pages
+                                                                  : c->md.num_extent_pages;
+    for (uint64_t i = 0; i < ne; i++) {
+        if (!s->md.extent_pages[i])
+            continue;
+        if (!c->md.extent_pages[i])
+            c->md.extent_pages[i] = s->md.extent_pages[i]; /* taken over as it is */
+        else
+            m->rewrite[m->n_rewrite++] = i;
+    }
+    m->k = 0;
+    merge_c_eps_written(m, 0);
+}
+
+static void merge_frozen(struct merge *m)
+{
+    int rc = set_internal_id(m->s, BS_XATTR_SNAPRM, m->c->md.id);
+    if (rc) {
+        m->rc = rc;
+        merge_thaw(m, 0, merge_failed_end);
+        return;
+    }
+    bs_blob_persist(m->s, merge_s_marked, m);
+}
+
+static void merge_start(struct delete_op *o, struct bs_blob *s)
+{
+    struct bs_blob *c = s->clones[0];
+    int rc = 0;
+    if (s->md_ro || c->md_ro) {
+        bs_set_error("cannot delete snapshot 0x%" PRIx64 ": it or its clone has unknown flags",
+                     s->md.id);
+        rc = -EPERM;
+    } else if (s->md.use_extent_table != c->md.use_extent_table) {
+        bs_set_error("cannot delete snapshot 0x%" PRIx64 ": its clone uses another map format",
+                     s->md.id);
+        rc = -ENOTSUP;
+    } else if (c->md.num_clusters > s->md.num_clusters && s->parent &&
+               s->parent->md.num_clusters > s->md.num_clusters) {
+        /* C's slots past S's end read as zeroes today but would read S's parent after */
+        bs_set_error("cannot delete snapshot 0x%" PRIx64 ": its clone is larger than it and its "
+                     "parent", s->md.id);
+        rc = -ENOTSUP;
+    }
+    struct merge *m = rc ? NULL : calloc(1, sizeof(*m));
+    if (!rc && !m)
+        rc = -ENOMEM;
+    /* S, C and every blob reading through C */
+    size_t cap = 0;
+    if (m) {
+        cap = 16;
+        m->frz = malloc(cap * sizeof(*m->frz));
+        if (!m->frz)
+            rc = -ENOMEM;
+        else {
+            m->frz[m->n_frz++] = s;
+            m->frz[m->n_frz++] = c;
+        }
+        for (size_t i = 1; !rc && i < m->n_frz; i++) {
+            struct bs_blob *x = m->frz[i];
+            for (size_t j = 0; j < x->n_clones; j++) {
+                if (m->n_frz == cap) {
+                    struct bs_blob **nv = realloc(m->frz, 2 * cap * sizeof(*nv));
+                    if (!nv) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    m->frz = nv;
+                    cap *= 2;
+                }
+                m->frz[m->n_frz++] = x->clones[j];
+            }
+        }
+    }
+    if (rc) {
+        if (m)
+            merge_free(m);
+        delete_finish(o, rc);
+        return;
+    }
+    m->o = o;
+    m->s = s;
+    m->c = c;
+    m->i = 0;
+    merge_freeze_next(m);
+}
+
 static void delete_start(struct bs_op *op)
 {
     struct delete_op *o = (struct delete_op *)op;
@@ -824,12 +1159,16 @@ static void delete_start(struct bs_op *op)
         delete_finish(o, -ENOENT);
         return;
     }
-    if (b->n_clones) {
-        bs_set_error("cannot delete blob 0x%" PRIx64 ": it has %zu clone(s)", b->md.id, b->n_clones);
+    if (b->n_clones > 1) {
+        bs_set_error("cannot delete blob 0x%" PRIx64 ": it has %zu clones", b->md.id, b->n_clones);
         delete_finish(o, -EBUSY);
         return;
     }
     o->b = b;
+    if (b->n_clones == 1) {
+        merge_start(o, b);
+        return;
+    }
     bs_blob_freeze(b, delete_frozen, o);
 }
 
@@ -1795,9 +2134,10 @@ void bs_blob_alloc_range(struct bs_blob *b, uint64_t first, uint64_t last, bs_cb
 /* ---- §7.5 at load ---- */
 
 struct snaprec {
-    struct bs_blob *x;
+    struct bs_blob *x, *v;
     bs_cb cb;
     void *arg;
+    uint64_t ep, n_eps;
 };
 
 static void snaprec_done(void *arg, int rc)
@@ -1816,10 +2156,71 @@ static void snaprec_frozen(void *arg, int rc)
     bs_blob_delete_internal(r->x, snaprec_done, r);
 }
 
+/* x is kept: its markers go, it is read-only again. */
+static void snaprec_keep(void *arg, int rc)
+{
+    struct snaprec *r = arg;
+    struct bs_blob *x = r->x;
+    if (rc) {
+        snaprec_done(r, rc);
+        return;
+    }
+    remove_internal(x, BS_XATTR_SNAPRM);
+    remove_internal(x, BS_XATTR_SNAPTMP);
+    x->md.data_ro_flags |= BS_DRO_READ_ONLY;
+    bs_blob_update_ro(x);
+    bs_blob_persist(x, snaprec_done, r);
+}
+
+static void snaprec_ep_written(void *arg, int rc)
+{
+    struct snaprec *r = arg;
+    struct bs_blob *v = r->v, *x = r->x;
+    if (rc) {
+        snaprec_keep(r, rc);
+        return;
+    }
+    for (; r->ep < r->n_eps; r->ep++) {
+        uint64_t first = r->ep * BS_EXTENTS_PER_EP, end = first + BS_EXTENTS_PER_EP;
+        bool touched = false;
+        for (uint64_t s = first; s < end && s < v->md.num_clusters && s < x->md.num_clusters; s++)
+            if (v->md.clusters[s] && v->md.clusters[s] == x->md.clusters[s]) {
+                v->md.clusters[s] = 0;
+                v->num_allocated--;
+                touched = true;
+            }
+        if (touched && v->md.extent_pages[r->ep]) {
+            uint64_t e = r->ep++;
+            write_extent_pages(v, e, e + 1, snaprec_ep_written, r);
+            return;
+        }
+    }
+    snaprec_keep(r, 0);
+}
+
+/* A merge interrupted before its clone v was persisted may have rewritten v's extent pages
+ * in place with x's clusters: v gives them back (x still owns them). Returns false if there
+ * is nothing to undo. */
+static bool snaprec_unmerge(struct snaprec *r)
+{
+    struct bs_blob *v = r->v, *x = r->x;
+    bool any = false;
+    for (uint64_t s = 0; s < v->md.num_clusters && s < x->md.num_clusters && !any; s++)
+        any = v->md.clusters[s] && v->md.clusters[s] == x->md.clusters[s];
+    if (!any || !v->md.use_extent_table)
+        return false;
+    log_info("blobstore: blob 0x%" PRIx64 ": undoing a partial merge of snapshot 0x%" PRIx64,
+             v->md.id, x->md.id);
+    r->ep = 0;
+    r->n_eps = v->md.num_extent_pages;
+    snaprec_ep_written(r, 0);
+    return true;
+}
+
 void bs_blob_snapshot_recover(struct bs_blob *x, bs_cb cb, void *arg)
 {
-    const char *name = bs_xattr_find(&x->md.ixattrs, BS_XATTR_SNAPRM) >= 0 ? BS_XATTR_SNAPRM
-                                                                          : BS_XATTR_SNAPTMP;
+    bool rm = bs_xattr_find(&x->md.ixattrs, BS_XATTR_SNAPRM) >= 0;
+    const char *name = rm ? BS_XATTR_SNAPRM : BS_XATTR_SNAPTMP;
     const struct bs_xattr_ent *e = &x->md.ixattrs.v[bs_xattr_find(&x->md.ixattrs, name)];
     struct bs_blob *v = e->len == 8 ? bs_lookup(x->bs, bs_le64(e->value)) : NULL;
     if (!v) {
@@ -1839,11 +2240,10 @@ void bs_blob_snapshot_recover(struct bs_blob *x, bs_cb cb, void *arg)
     if (v->parent == x) {
         log_info("blobstore: finishing the interrupted snapshot operation on blob 0x%" PRIx64,
                  x->md.id);
-        remove_internal(x, BS_XATTR_SNAPRM);
-        remove_internal(x, BS_XATTR_SNAPTMP);
-        x->md.data_ro_flags |= BS_DRO_READ_ONLY;
-        bs_blob_update_ro(x);
-        bs_blob_persist(x, snaprec_done, r);
+        r->v = v;
+        if (rm && snaprec_unmerge(r))
+            return;
+        snaprec_keep(r, 0);
         return;
     }
     if (x->n_clones) {
@@ -1854,12 +2254,18 @@ void bs_blob_snapshot_recover(struct bs_blob *x, bs_cb cb, void *arg)
     }
     log_info("blobstore: removing blob 0x%" PRIx64 " left by an interrupted snapshot operation",
              x->md.id);
-    /* its clusters and extent pages belong to v now */
-    if (x->md.num_clusters)
-        memset(x->md.clusters, 0, x->md.num_clusters * sizeof(uint32_t));
-    if (x->md.num_extent_pages)
-        memset(x->md.extent_pages, 0, x->md.num_extent_pages * sizeof(uint32_t));
-    x->num_allocated = 0;
+    /* The clusters and extent pages it shares with v belong to v now (all of them for a
+     * half-created snapshot; a half-merged one also has clusters of its own, freed here
+     * rather than leaked until the next recovery). */
+    for (uint64_t s = 0; s < x->md.num_clusters; s++)
+        if (x->md.clusters[s] &&
+            (!rm || (s < v->md.num_clusters && x->md.clusters[s] == v->md.clusters[s]))) {
+            x->md.clusters[s] = 0;
+            x->num_allocated--;
+        }
+    for (uint64_t s = 0; s < x->md.num_extent_pages; s++)
+        if (!rm || (s < v->md.num_extent_pages && x->md.extent_pages[s] == v->md.extent_pages[s]))
+            x->md.extent_pages[s] = 0;
     x->md.invalid_flags |= BS_IF_THIN;
     bs_blob_freeze(x, snaprec_frozen, r);
 }

@@ -11,6 +11,7 @@
 
 #include "core/env.h"
 #include "core/log.h"
+#include "snapshot.h"
 
 /* ---- the block-device backend ----
  *
@@ -247,10 +248,13 @@ struct lvol *lvol_lookup_blob(const struct lvs *lvs, bs_blob_id id)
 
 /* ---- facts ---- */
 
-static bool has_clones(const struct lvol *lv)
+bool lvol_snapshot_deletable(const struct lvol *lv)
 {
-    bs_blob_id one;
-    return bs_blob_clones(lv->blob, &one, 1) > 0;
+    bs_blob_id ids[2];
+    size_t n = bs_blob_clones(lv->blob, ids, 2);
+    /* one blob clone that is not an io-engine clone (the source replica, or a later
+     * snapshot of it): the blobstore merges the snapshot into it (§7.4 of the format) */
+    return n == 0 || (n == 1 && lvol_is_snapshot(lv) && lvol_snapshot_clones(lv, NULL, 0) == 0);
 }
 
 uint64_t lvol_size(const struct lvol *lv)
@@ -560,7 +564,7 @@ void lvol_delete(struct lvol *lv, void (*done)(void *arg, int rc), void *arg)
         done(arg, -EBUSY);
         return;
     }
-    if (has_clones(lv)) {
+    if (!lvol_snapshot_deletable(lv)) {
         done(arg, -EBUSY);
         return;
     }
@@ -637,14 +641,15 @@ static void snapshot_purged(void *arg, int rc)
     purge_candidate(x);
 }
 
-/* Deletes the candidate if it is a discarded snapshot with no clones left, then its own
- * parent likewise (a chain of discarded snapshots goes with its last dependant). The
- * blobstore cannot merge a snapshot into its single clone, so a snapshot destroyed
- * while its replica still depends on it is discarded too and goes here (snapshot.c). */
+/* Deletes the candidate if it is a discarded snapshot with no io-engine clones left, then
+ * its own parent likewise (a chain of discarded snapshots goes with its last dependant).
+ * A remaining single dependant that is not a clone (its replica, or a later snapshot of
+ * it) takes the snapshot's clusters: the blobstore merges the snapshot into it. */
 static void purge_candidate(struct destroy_ctx *x)
 {
     struct lvol *snap = x->snap_uuid[0] ? lvol_find_uuid(x->snap_uuid) : NULL;
-    if (snap && lvol_is_snapshot(snap) && lvol_is_discarded(snap) && !has_clones(snap)) {
+    if (snap && lvol_is_snapshot(snap) && lvol_is_discarded(snap) &&
+        lvol_snapshot_deletable(snap)) {
         parent_uuid(snap, x->next_uuid);
         lvol_delete(snap, snapshot_purged, x);
         return;
@@ -1053,7 +1058,7 @@ static void purge_next(struct purge_ctx *p)
 {
     for (struct lvol *lv = p->lvs->lvols; lv; lv = lv->next) {
         if (lv->busy || !lvol_is_snapshot(lv) || !lvol_is_discarded(lv) ||
-            has_clones(lv))
+            !lvol_snapshot_deletable(lv))
             continue;
         log_info("pool %s: deleting discarded snapshot %s (no clones left)", p->lvs->name,
                  lv->name);

@@ -88,6 +88,10 @@ uint64_t lvol_size(const struct lvol *lv); /* bytes */
 uint64_t lvol_num_clusters(const struct lvol *lv);
 bool lvol_is_thin(const struct lvol *lv);
 bool lvol_is_snapshot(const struct lvol *lv); /* has io-engine.snapshot_create_time */
+/* Whether lvol_delete can remove lv's blob: no blob clones, or lv is a snapshot whose
+ * single blob clone is not an io-engine clone (its replica or a later snapshot of it,
+ * into which the blobstore merges it). */
+bool lvol_snapshot_deletable(const struct lvol *lv);
 bool lvol_is_clone(const struct lvol *lv);    /* io-engine.source_uuid names a snapshot */
 bool lvol_is_discarded(const struct lvol *lv);
 uint64_t lvol_committed(const struct lvol *lv);

@@ -315,9 +315,10 @@ static void discarded_synced(void *arg, int rc)
 
 void lvol_snapshot_destroy(struct lvol *snap, bool *deleted, lvs_done_cb cb, void *arg)
 {
-    bs_blob_id one;
     *deleted = false;
-    if (!bs_blob_clones(snap->blob, &one, 1)) {
+    /* No io-engine clones: deleted. A remaining dependant that is the replica itself (or a
+     * later snapshot of it) gets the snapshot's clusters (blobstore merge, format §7.4). */
+    if (lvol_snapshot_deletable(snap)) {
         *deleted = true;
         lvol_destroy(snap, cb, arg); /* also takes discarded ancestors along */
         return;

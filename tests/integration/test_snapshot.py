@@ -4,7 +4,8 @@ ioe_lvol_get_xattrs and ioe_bdev_write/read, and io-engine-client `snapshot`.
 
 Covers behaviour §7 (xattrs and their encodings, docs/on-disk-format.md §10; required
 parameters; ALREADY_EXISTS / NOT_FOUND / ABORTED; list filters; discarded snapshots
-deleted with their last clone), copy-on-write (the replica keeps changing while the
+deleted with their last clone; a snapshot whose only dependant is its replica is deleted by
+merging it into the replica), copy-on-write (the replica keeps changing while the
 snapshot, read through a clone, does not), §4 (DestroyReplica of the last clone of a
 discarded snapshot deletes it; snapshots are not replicas), replica space usage with
 snapshots, and that everything survives pool export and import."""
@@ -302,13 +303,18 @@ def test_list_snapshot_filters(s):
     assert len(s.snapshots(query={"invalid": False})) == 3
     assert s.snapshots(query={"invalid": True}) == []
     assert s.snapshots(query={"discarded": True}) == []
-    # s1 has a dependant (s2 reads through it): destroy only discards it.
-    s.destroy_snapshot(s1.snapshot_uuid)
+    # s2 has a clone: destroy only discards it.
+    s.clone(s2.snapshot_uuid, "c2")
+    s.destroy_snapshot(s2.snapshot_uuid)
     [d] = s.snapshots(query={"discarded": True})
-    assert d.snapshot_uuid == s1.snapshot_uuid and d.discarded_snapshot
-    assert {x.snapshot_name for x in s.snapshots(query={"discarded": False})} == {"s2", "s3"}
+    assert d.snapshot_uuid == s2.snapshot_uuid and d.discarded_snapshot
+    assert {x.snapshot_name for x in s.snapshots(query={"discarded": False})} == {"s1", "s3"}
     assert {x.snapshot_name for x in s.snapshots(query={"discarded": False, "invalid": False})} \
-        == {"s2", "s3"}
+        == {"s1", "s3"}
+    # s1's only dependant is s2 (a later snapshot, no clones of s1): deleted, merged into s2.
+    s.destroy_snapshot(s1.snapshot_uuid)
+    assert s.snapshots(snapshot_uuid=s1.snapshot_uuid) == []
+    assert [x.snapshot_name for x in s.snapshots(source_uuid=r0.uuid)] == ["s2"]
     # Every field of one entry.
     [x] = s.snapshots(snapshot_uuid=s3.snapshot_uuid)
     assert x.snapshot_name == "s3" and x.source_uuid == r1.uuid and x.source_size == 16 * MiB
@@ -361,18 +367,74 @@ def test_destroy_with_clones_discards_then_last_clone_deletes(s):
     assert p.used == 0 and p.committed == 0
 
 
-def test_destroy_snapshot_of_live_replica(s):
-    """The blobstore cannot merge a snapshot into the replica that reads through it: the
-    snapshot is marked discarded and goes with the replica (docs/compatibility.md)."""
+def pool_used(s):
+    [p] = s.pool.ListPools(pool_pb2.ListPoolOptions(
+        name=wrappers_pb2.StringValue(value="p0"))).pools
+    return p.used
+
+
+def test_destroy_snapshot_of_live_replica_deletes_it(s):
+    """A snapshot whose only dependant is its replica is deleted: the blobstore merges it
+    into the replica (docs/on-disk-format.md §7.4), which keeps reading the same data, and
+    the snapshot's space not needed by the replica is freed."""
     r = s.create("r0", 8 * MiB)
-    s.rpc.write("r0", 0, b"\x33" * 4096)
+    s.rpc.write("r0", 0, pattern(1, 8192))
+    s.rpc.write("r0", 4 * MiB, pattern(2, 4096))
+    used0 = pool_used(s)
+    assert used0 == 8 * MiB
     su = s.snapshot(r.uuid, "s1").snapshot.snapshot_uuid
+    s.rpc.write("r0", 4096, pattern(3, 4096))  # copy-on-write of the first cluster
+    assert pool_used(s) > used0
+    want0 = pattern(1, 8192)[:4096] + pattern(3, 4096)
     s.destroy_snapshot(su)
-    [d] = s.snapshots(snapshot_uuid=su)
-    assert d.discarded_snapshot and d.num_clones == 0
-    assert s.rpc.read("r0", 0, 4096) == b"\x33" * 4096
+    assert s.snapshots(snapshot_uuid=su) == [] and s.snapshots() == []
+    assert s.rpc.read("r0", 0, 8192) == want0
+    assert s.rpc.read("r0", 4 * MiB, 4096) == pattern(2, 4096)
+    assert pool_used(s) == used0
+    [rr] = s.replicas()
+    assert rr.uuid == r.uuid and rr.size == 8 * MiB
+    # A chain r0 <- s3 <- s2: deleting the older one merges it into the newer.
+    s2 = s.snapshot(r.uuid, "s2").snapshot.snapshot_uuid
+    s.rpc.write("r0", 4 * MiB + 4096, pattern(4, 4096))
+    s3 = s.snapshot(r.uuid, "s3").snapshot.snapshot_uuid
+    s.rpc.write("r0", 0, pattern(5, 4096))
+    s.destroy_snapshot(s2)
+    assert [x.snapshot_uuid for x in s.snapshots(source_uuid=r.uuid)] == [s3]
+    want1 = pattern(2, 4096) + pattern(4, 4096)
+    assert s.rpc.read("r0", 0, 8192) == pattern(5, 4096) + want0[4096:]
+    assert s.rpc.read("r0", 4 * MiB, 8192) == want1
+    s.destroy_snapshot(s3)
+    assert s.snapshots() == []
+    assert pool_used(s) == used0
+    # Survives export and import.
+    s.pool.ExportPool(pool_pb2.ExportPoolRequest(name="p0"))
+    s.pool.ImportPool(pool_pb2.ImportPoolRequest(name="p0", disks=[s.disk]))
+    assert s.snapshots() == []
+    assert [x.uuid for x in s.replicas()] == [r.uuid]
+    assert s.rpc.read("r0", 0, 8192) == pattern(5, 4096) + want0[4096:]
+    assert s.rpc.read("r0", 4 * MiB, 8192) == want1
+    assert pool_used(s) == used0
     s.destroy(r.uuid)
     assert s.snapshots() == [] and s.replicas() == []
+    assert pool_used(s) == 0
+
+
+def test_discarded_snapshot_merged_into_replica_with_last_clone(s):
+    """A discarded snapshot whose last clone goes while its replica still reads through it
+    is deleted then (merged into the replica)."""
+    r = s.create("r0", 8 * MiB)
+    s.rpc.write("r0", 0, pattern(8, 4096))
+    su = s.snapshot(r.uuid, "s1").snapshot.snapshot_uuid
+    c = s.clone(su, "c1")
+    s.destroy_snapshot(su)
+    [d] = s.snapshots(snapshot_uuid=su)
+    assert d.discarded_snapshot
+    s.destroy(c.uuid)
+    assert s.snapshots() == []
+    assert s.rpc.read("r0", 0, 4096) == pattern(8, 4096)
+    assert pool_used(s) == 8 * MiB
+    s.destroy(r.uuid)
+    assert pool_used(s) == 0
 
 
 # ---- persistence --------------------------------------------------------------------------
@@ -407,11 +469,12 @@ def test_export_import_keeps_snapshots_clones_and_data(s):
     [d] = s.snapshots(snapshot_uuid=s1.snapshot_uuid)
     assert d.discarded_snapshot
     s.destroy(keep)
-    # s1 still has s2 (the replica's newer snapshot) reading through it.
-    assert [x.snapshot_name for x in s.snapshots(query={"discarded": True})] == ["s1"]
+    # Its last clone gone, s1 goes too (merged into s2, the replica's newer snapshot).
+    assert [x.snapshot_name for x in s.snapshots()] == ["s2"]
+    assert s.rpc.read("r0", 0, 8192) == pattern(6, 8192)
     s.destroy(r.uuid)
-    assert {x.snapshot_name for x in s.snapshots()} == {"s1", "s2"}
-    # s2 has no dependant left: deleted, and the discarded s1 under it goes along.
+    assert {x.snapshot_name for x in s.snapshots()} == {"s2"}
+    # s2 has no dependant left: deleted.
     s.destroy_snapshot(s2.snapshot_uuid)
     assert s.snapshots() == [] and s.replicas() == []
 

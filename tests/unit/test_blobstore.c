@@ -1095,8 +1095,7 @@ static void test_snapshot_clone(void **state)
     check_pattern(bs, s1, 6 * MiB, 4096, 101);
     check_pattern(bs, c1, 6 * MiB, 4096, 104);
     /* deletion rules */
-    assert_int_equal(t_delete(bs, s1), -EBUSY);
-    assert_int_equal(t_delete(bs, s2), -EBUSY);
+    assert_int_equal(t_delete(bs, s1), -EBUSY); /* two clones (s2 and base) */
     uint64_t f = bs_free_clusters(bs);
     t_unload(bs);
     bs = t_load(d.desc, NULL, NULL);
@@ -1228,6 +1227,248 @@ static void test_snapshot_crash_after(void **state)
 {
     (void)state;
     snapshot_crash(true);
+}
+
+/* ---- §7.4: deleting a snapshot with exactly one clone (merge) ---- */
+
+static uint8_t *read_blob(struct bs *bs, bs_blob_id id, uint64_t len)
+{
+    uint8_t *buf = malloc(len);
+    assert_int_equal(blob_io(0, bs, id, BDEV_IO_READ, buf, 0, len), 0);
+    return buf;
+}
+
+static void check_blob_(struct bs *bs, bs_blob_id id, const uint8_t *want, uint64_t len, int line)
+{
+    uint8_t *got = read_blob(bs, id, len);
+    if (memcmp(got, want, len)) {
+        size_t i = 0;
+        while (got[i] == want[i])
+            i++;
+        fail_msg("line %d: blob 0x%llx differs at byte %zu", line, (unsigned long long)id, i);
+    }
+    free(got);
+}
+#define check_blob(bs, id, want, len) check_blob_(bs, id, want, len, __LINE__)
+
+static void test_snapshot_merge_delete(void **state)
+{
+    (void)state;
+    struct dev d;
+    dev_malloc(&d, 32, 512);
+    struct bs *bs = t_init(d.desc, 1 * MiB, NULL);
+    uint64_t total = bs_total_data_clusters(bs);
+    bs_blob_id c = t_create(bs, 8, true, BS_CLEAR_UNMAP, NULL, 0);
+    write_pattern(bs, c, 0, 1 * MiB, 1);       /* slot 0 */
+    write_pattern(bs, c, 1 * MiB, 1 * MiB, 2); /* slot 1 */
+    write_pattern(bs, c, 5 * MiB, 4096, 3);    /* slot 5 */
+    bs_blob_id s0, s1, s2, x;
+    assert_int_equal(t_snapshot(bs, c, NULL, 0, &s0), 0);
+    write_pattern(bs, c, 1 * MiB, 4096, 12); /* slot 1: copy-on-write from s0 */
+    write_pattern(bs, c, 2 * MiB, 1 * MiB, 13);
+    assert_int_equal(t_snapshot(bs, c, NULL, 0, &s1), 0);
+    write_pattern(bs, c, 2 * MiB, 1 * MiB, 23); /* slot 2 of its own (s1 keeps its copy) */
+    write_pattern(bs, c, 3 * MiB, 4096, 24);
+    /* S0 <- S1 <- C: C has slots 2, 3; S1 has 1, 2; S0 has 0, 1, 5 */
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, c)), 2);
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, s1)), 2);
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, s0)), 3);
+    uint8_t *ref = read_blob(bs, c, 8 * MiB), *ref_s0 = read_blob(bs, s0, 8 * MiB);
+    /* two clones: refused */
+    assert_int_equal(t_clone(bs, s1, NULL, 0, &x), 0);
+    assert_int_equal(t_delete(bs, s1), -EBUSY);
+    assert_int_equal(t_delete(bs, x), 0);
+    uint64_t f = bs_free_clusters(bs);
+    assert_int_equal(f, total - 7);
+    /* delete S1: C takes slot 1 (S1's), keeps its own slot 2, S1's slot 2 is freed */
+    assert_int_equal(t_delete(bs, s1), 0);
+    assert_null(bs_blob_lookup(bs, s1));
+    assert_int_equal(bs_blob_parent(B(bs, c)), s0);
+    bs_blob_id cl[4];
+    assert_int_equal(bs_blob_clones(B(bs, s0), cl, 4), 1);
+    assert_int_equal(cl[0], c);
+    assert_true(bs_blob_is_thin(B(bs, c)));
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, c)), 3);
+    assert_int_equal(bs_free_clusters(bs), f + 1);
+    check_blob(bs, c, ref, 8 * MiB);
+    check_pattern(bs, c, 1 * MiB + 4096, 4096, 2 + 4096); /* inherited from S1's copy */
+    check_pattern(bs, c, 5 * MiB, 4096, 3);               /* still read through S0 */
+    check_blob(bs, s0, ref_s0, 8 * MiB);
+    /* the same after a clean reload and after a crash */
+    t_unload(bs);
+    bs = t_load(d.desc, NULL, NULL);
+    assert_int_equal(bs_free_clusters(bs), f + 1);
+    assert_int_equal(bs_blob_parent(B(bs, c)), s0);
+    check_blob(bs, c, ref, 8 * MiB);
+    t_abandon(bs);
+    bs = t_load(d.desc, NULL, NULL);
+    assert_int_equal(bs_free_clusters(bs), f + 1);
+    check_blob(bs, c, ref, 8 * MiB);
+    /* writes to C after the merge land in its own clusters, S0 unchanged */
+    write_pattern(bs, c, 1 * MiB, 4096, 31);
+    check_pattern(bs, c, 1 * MiB, 4096, 31);
+    fill(ref + 1 * MiB, 4096, 31);
+    check_blob(bs, s0, ref_s0, 8 * MiB);
+    /* S0's only clone is now a snapshot with a clone of its own: S0 <- S2 <- C */
+    assert_int_equal(t_snapshot(bs, c, NULL, 0, &s2), 0);
+    write_pattern(bs, c, 6 * MiB, 4096, 41);
+    fill(ref + 6 * MiB, 4096, 41);
+    f = bs_free_clusters(bs);
+    assert_int_equal(t_delete(bs, s0), 0);
+    assert_int_equal(bs_blob_parent(B(bs, s2)), BS_INVALID_ID);
+    assert_int_equal(bs_blob_parent(B(bs, c)), s2);
+    assert_true(bs_blob_is_read_only(B(bs, s2)));
+    /* S2 had 1, 2, 3 of its own; it takes 0 and 5; S0's slot 1 is freed */
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, s2)), 5);
+    assert_int_equal(bs_free_clusters(bs), f + 1);
+    check_blob(bs, c, ref, 8 * MiB);
+    /* last: S2 into C, which then has no parent and stays thin */
+    assert_int_equal(t_delete(bs, s2), 0);
+    assert_int_equal(bs_blob_parent(B(bs, c)), BS_INVALID_ID);
+    assert_true(bs_blob_is_thin(B(bs, c)));
+    assert_int_equal(bs_blob_num_allocated_clusters(B(bs, c)), 6);
+    assert_int_equal(bs_free_clusters(bs), total - 6);
+    assert_int_equal(bs_xattr_find(&B(bs, c)->md.ixattrs, "SNAP"), -1);
+    check_blob(bs, c, ref, 8 * MiB);
+    check_zero(bs, c, 4 * MiB, 1 * MiB);
+    t_unload(bs);
+    bs = t_load(d.desc, NULL, NULL);
+    assert_int_equal(bs_free_clusters(bs), total - 6);
+    check_blob(bs, c, ref, 8 * MiB);
+    assert_int_equal(t_delete(bs, c), 0);
+    assert_int_equal(bs_free_clusters(bs), total);
+    t_unload(bs);
+    free(ref);
+    free(ref_s0);
+    dev_free(&d);
+}
+
+/* A crash at each point of the merge sequence: the on-disk states are built with the codec
+ * from the blobs' real metadata, as SPDK's steps leave them. */
+enum merge_point {
+    MP_MARKED,      /* S persisted with SNAPRM */
+    MP_EP_MERGED,   /* ... and C's extent page rewritten in place with S's clusters */
+    MP_C_PERSISTED, /* ... and C persisted without SNAP (the commit point) */
+    MP_DONE,        /* bs_blob_delete returned */
+};
+
+static void md_dup(struct bs_blob_md *dst, const struct bs_blob_md *src)
+{
+    *dst = *src;
+    dst->clusters = calloc(src->num_clusters ? src->num_clusters : 1, 4);
+    dst->extent_pages = calloc(src->num_extent_pages ? src->num_extent_pages : 1, 4);
+    memcpy(dst->clusters, src->clusters, src->num_clusters * 4);
+    memcpy(dst->extent_pages, src->extent_pages, src->num_extent_pages * 4);
+    assert_int_equal(bs_xattr_list_copy(&dst->xattrs, &src->xattrs), 0);
+    assert_int_equal(bs_xattr_list_copy(&dst->ixattrs, &src->ixattrs), 0);
+}
+
+static void merge_crash(enum merge_point pt)
+{
+    struct dev d;
+    dev_malloc(&d, 32, 512);
+    struct bs *bs = t_init(d.desc, 1 * MiB, NULL);
+    uint64_t total = bs_total_data_clusters(bs);
+    bs_blob_id c = t_create(bs, 4, true, BS_CLEAR_UNMAP, NULL, 0), s;
+    write_pattern(bs, c, 0, 2 * MiB, 1);
+    assert_int_equal(t_snapshot(bs, c, NULL, 0, &s), 0);
+    write_pattern(bs, c, 1 * MiB, 1 * MiB, 2);
+    write_pattern(bs, c, 2 * MiB, 4096, 3);
+    uint8_t *ref = read_blob(bs, c, 4 * MiB);
+    uint64_t f0 = bs_free_clusters(bs);
+    assert_int_equal(f0, total - 4);
+    uint32_t md_start = bs->sb.md_start;
+    if (pt == MP_DONE) {
+        assert_int_equal(t_delete(bs, s), 0);
+        t_abandon(bs); /* crash right after the delete returned */
+    } else {
+        struct bs_blob_md ms, mc;
+        md_dup(&ms, &B(bs, s)->md);
+        md_dup(&mc, &B(bs, c)->md);
+        t_unload(bs);
+        uint8_t v[8];
+        bs_put64(v, c);
+        assert_int_equal(bs_xattr_set(&ms.ixattrs, "SNAPRM", v, 8), 0);
+        ms.invalid_flags |= BS_IF_INTERNAL_XATTR;
+        write_md(&d, md_start, (uint32_t)s, &ms);
+        if (pt >= MP_EP_MERGED) {
+            /* both have extent page 0: C's is rewritten with the merged entries */
+            assert_true(mc.extent_pages[0] && ms.extent_pages[0]);
+            mc.clusters[0] = ms.clusters[0];
+            uint8_t *pg = aligned_alloc(PG, PG);
+            bs_extent_page_encode(&mc, mc.id, 0, UINT64_MAX, 0, pg);
+            raw_io(&d, BDEV_IO_WRITE, ((uint64_t)md_start + mc.extent_pages[0]) * PG, pg, PG);
+            free(pg);
+        }
+        if (pt >= MP_C_PERSISTED) {
+            bs_xattr_list_free(&mc.ixattrs); /* S had no parent: SNAP goes, C stays thin */
+            mc.invalid_flags &= ~BS_IF_INTERNAL_XATTR;
+            write_md(&d, md_start, (uint32_t)c, &mc);
+        }
+        mark_super_dirty(&d);
+        bs_blob_md_free(&ms);
+        bs_blob_md_free(&mc);
+    }
+    for (int round = 0; round < 2; round++) {
+        bs = t_load(d.desc, NULL, NULL);
+        check_blob(bs, c, ref, 4 * MiB);
+        assert_true(bs_blob_is_thin(B(bs, c)));
+        if (pt <= MP_EP_MERGED) {
+            /* rolled back: S kept as it was, C its clone with only its own clusters */
+            assert_non_null(bs_blob_lookup(bs, s));
+            assert_true(bs_blob_is_read_only(B(bs, s)));
+            assert_int_equal(bs_xattr_find(&B(bs, s)->md.ixattrs, "SNAPRM"), -1);
+            assert_int_equal(bs_blob_parent(B(bs, c)), s);
+            assert_int_equal(bs_blob_num_allocated_clusters(B(bs, c)), 2);
+            assert_int_equal(bs_blob_num_allocated_clusters(B(bs, s)), 2);
+            assert_int_equal(bs_free_clusters(bs), f0);
+            check_pattern(bs, s, 0, 2 * MiB, 1);
+        } else {
+            /* completed: S gone, its own cluster freed, C has no parent */
+            assert_null(bs_blob_lookup(bs, s));
+            assert_int_equal(bs_blob_parent(B(bs, c)), BS_INVALID_ID);
+            assert_int_equal(bs_blob_num_allocated_clusters(B(bs, c)), 3);
+            assert_int_equal(bs_free_clusters(bs), f0 + 1);
+        }
+        if (round == 0)
+            t_abandon(bs); /* the repaired state survives another crash */
+    }
+    if (pt <= MP_EP_MERGED) { /* the delete can be done again */
+        assert_int_equal(t_delete(bs, s), 0);
+        assert_int_equal(bs_free_clusters(bs), f0 + 1);
+        check_blob(bs, c, ref, 4 * MiB);
+    }
+    t_unload(bs);
+    bs = t_load(d.desc, NULL, NULL);
+    assert_int_equal(bs_free_clusters(bs), f0 + 1);
+    check_blob(bs, c, ref, 4 * MiB);
+    t_unload(bs);
+    free(ref);
+    dev_free(&d);
+}
+
+static void test_merge_crash_marked(void **state)
+{
+    (void)state;
+    merge_crash(MP_MARKED);
+}
+
+static void test_merge_crash_ep_merged(void **state)
+{
+    (void)state;
+    merge_crash(MP_EP_MERGED);
+}
+
+static void test_merge_crash_c_persisted(void **state)
+{
+    (void)state;
+    merge_crash(MP_C_PERSISTED);
+}
+
+static void test_merge_crash_done(void **state)
+{
+    (void)state;
+    merge_crash(MP_DONE);
 }
 
 /* ---- corrupt metadata ---- */
@@ -1746,6 +1987,11 @@ int main(void)
         cmocka_unit_test(test_snapshot_clone),
         cmocka_unit_test(test_snapshot_crash_before),
         cmocka_unit_test(test_snapshot_crash_after),
+        cmocka_unit_test(test_snapshot_merge_delete),
+        cmocka_unit_test(test_merge_crash_marked),
+        cmocka_unit_test(test_merge_crash_ep_merged),
+        cmocka_unit_test(test_merge_crash_c_persisted),
+        cmocka_unit_test(test_merge_crash_done),
         cmocka_unit_test(test_corrupt_super),
         cmocka_unit_test(test_corrupt_md),
         cmocka_unit_test(test_grow_file),
