@@ -1009,6 +1009,8 @@ int bs_md_page_walk(const uint8_t *page, const struct bs_walk_cb *cb, char *err,
         case BS_DESC_EXTENT_TABLE:
             if (len < 8 || (len - 8) % 8)
                 return fail(err, errlen, -EINVAL, "extent table length %u", len);
+            if (cb->table_clusters && (rc = cb->table_clusters(cb->ctx, bs_le64(b))))
+                return fail(err, errlen, rc, "extent table size");
             for (uint32_t j = 0; j < (len - 8) / 8; j++) {
                 uint32_t pidx = bs_le32(b + 8 + 8 * j), np = bs_le32(b + 12 + 8 * j);
                 if (!pidx)

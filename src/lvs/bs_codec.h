@@ -261,5 +261,7 @@ struct bs_walk_cb {
     void *ctx;
     int (*cluster)(void *ctx, uint32_t cluster); /* non-zero aborts the walk */
     int (*extent_page)(void *ctx, uint32_t page_idx);
+    /* The blob size an EXTENT_TABLE descriptor states (optional). */
+    int (*table_clusters)(void *ctx, uint64_t num_clusters);
 };
 int bs_md_page_walk(const uint8_t *page, const struct bs_walk_cb *cb, char *err, size_t errlen);

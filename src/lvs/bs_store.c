@@ -543,6 +543,7 @@ struct load_ctx {
     int mask_step;
     /* recovery */
     uint32_t r_index, r_cur;
+    uint64_t r_num_clusters; /* size stated by the chain being recovered */
     bool r_in_chain;
     int r_stage;
     uint32_t *eps;
@@ -748,6 +749,16 @@ static int rec_extent_page(void *ctx, uint32_t idx)
     return 0;
 }
 
+/* The committed size of the blob being recovered: extent-page entries past it belong to
+ * a grow that never committed (extent pages are written before the root page) and must
+ * not keep their clusters. */
+static int rec_table_clusters(void *ctx, uint64_t num_clusters)
+{
+    struct load_ctx *c = ctx;
+    c->r_num_clusters = num_clusters;
+    return 0;
+}
+
 static void rec_advance(struct load_ctx *c)
 {
     c->r_in_chain = false;
@@ -779,7 +790,10 @@ static int recover_step(struct load_ctx *c)
                 if (h.seq == 0)
                     bs_bit_set(&bs->used_blobids, c->r_cur);
                 struct bs_walk_cb cb = {.ctx = bs, .cluster = rec_cluster};
-                struct bs_walk_cb cb2 = {.ctx = c, .extent_page = rec_extent_page};
+                struct bs_walk_cb cb2 = {.ctx = c, .extent_page = rec_extent_page,
+                                         .table_clusters = rec_table_clusters};
+                if (h.seq == 0)
+                    c->r_num_clusters = 0;
                 int rc = bs_md_page_walk(p, &cb, why, sizeof(why));
                 if (!rc)
                     rc = bs_md_page_walk(p, &cb2, why, sizeof(why));
@@ -820,7 +834,7 @@ static int recover_step(struct load_ctx *c)
                 return -EINVAL;
             }
             bs_bit_set(&bs->used_md, ep);
-            for (uint32_t j = 0; j < n; j++) {
+            for (uint32_t j = 0; j < n && start + j < c->r_num_clusters; j++) {
                 uint32_t cl = bs_le32(e + 4 * j);
                 if (cl && rec_cluster(bs, cl)) {
                     bs_set_error("recovery of %s: extent page %u: cluster %u out of range",

@@ -705,6 +705,47 @@ static void test_example_snapshot_clone(void **state)
 
 /* ---- clean load / unload ---- */
 
+/* A grow that wrote its extent page but never committed the root page: recovery must not
+ * keep the clusters listed past the blob's committed size (they would leak from the
+ * pool's accounting forever). */
+static void test_recovery_ignores_uncommitted_extent_entries(void **state)
+{
+    (void)state;
+    struct dev d;
+    dev_malloc(&d, 64, 512);
+    struct bs *bs = t_init(d.desc, 1 * MiB, NULL);
+    bs_blob_id a = t_create(bs, 2, false, BS_CLEAR_UNMAP, NULL, 0);
+    write_pattern(bs, a, 0, 2 * MiB, 7);
+    uint64_t free_before = bs_free_clusters(bs);
+    t_unload(bs);
+
+    /* The blob's extent page is the first md page after its root (§6.1). */
+    uint8_t *sb = read_pages(&d, 0, 1);
+    uint32_t md_start = bs_le32(sb + 0x30);
+    uint8_t *ep = read_pages(&d, md_start + 1, 1);
+    assert_int_equal(ep[0x10], 6); /* EXTENT_PAGE descriptor */
+    uint32_t len = bs_le32(ep + 0x11);
+    assert_int_equal(len, 4 + 4 * 2);
+    uint32_t last = bs_le32(ep + 0x10 + 9 + 4);
+    /* Add a third entry, as the in-place rewrite of an uncommitted grow would. */
+    bs_put32(ep + 0x11, 4 + 4 * 3);
+    bs_put32(ep + 0x10 + 9 + 8, last + 1);
+    bs_page_set_crc(ep);
+    raw_io(&d, BDEV_IO_WRITE, (uint64_t)(md_start + 1) * PG, ep, PG);
+    bs_put32(sb + 0x10, 0); /* not clean: the next load recovers */
+    bs_page_set_crc(sb);
+    raw_io(&d, BDEV_IO_WRITE, 0, sb, PG);
+    free(ep);
+    free(sb);
+
+    bs = t_load(d.desc, NULL, NULL);
+    assert_int_equal(bs_blob_num_clusters(B(bs, a)), 2);
+    assert_int_equal(bs_free_clusters(bs), free_before);
+    check_pattern_(bs, a, 0, 2 * MiB, 7, __LINE__);
+    t_unload(bs);
+    dev_free(&d);
+}
+
 static void test_init_load_unload(void **state)
 {
     (void)state;
@@ -1981,6 +2022,7 @@ int main(void)
         cmocka_unit_test(test_example_no_unmap),
         cmocka_unit_test(test_example_snapshot_clone),
         cmocka_unit_test(test_init_load_unload),
+        cmocka_unit_test(test_recovery_ignores_uncommitted_extent_entries),
         cmocka_unit_test(test_crash_recovery),
         cmocka_unit_test(test_thin_thick_resize_delete),
         cmocka_unit_test(test_xattrs_chain),
