@@ -1069,10 +1069,15 @@ static void merge_s_marked(void *arg, int rc)
     for (uint64_t i = 0; i < ne; i++) {
         if (!s->md.extent_pages[i])
             continue;
-        if (!c->md.extent_pages[i])
-            c->md.extent_pages[i] = s->md.extent_pages[i]; /* taken over as it is */
-        else
+        if (!c->md.extent_pages[i]) {
+            c->md.extent_pages[i] = s->md.extent_pages[i]; /* taken over as it is... */
+            /* ...unless the sizes differ: the page holds S's entry count, and C (grown
+             * after the snapshot) needs its own, else C cannot be opened again. */
+            if (s->md.num_clusters != c->md.num_clusters)
+                m->rewrite[m->n_rewrite++] = i;
+        } else {
             m->rewrite[m->n_rewrite++] = i;
+        }
     }
     m->k = 0;
     merge_c_eps_written(m, 0);

@@ -569,3 +569,21 @@ def test_cli_snapshot_commands(engine, s):
     assert out.returncode == 1 and "NOT_FOUND" in out.stderr
     out = cli(engine, "snapshot", "clone", su, "cc2")
     assert out.returncode == 1 and "NOT_FOUND" in out.stderr
+
+
+def test_merge_into_replica_grown_after_the_snapshot(s):
+    """The replica grew after its snapshot and never wrote since: the merge hands it the
+    snapshot's extent page, which must then be rewritten for the replica's larger size, or
+    the pool no longer imports (found by the crash test)."""
+    r = s.create("rg", 8 * MiB)
+    s.rpc.write("rg", 0, pattern(7, 8192))
+    su = s.snapshot(r.uuid, "sg").snapshot.snapshot_uuid
+    s.replica.ResizeReplica(replica_pb2.ResizeReplicaRequest(uuid=r.uuid, requested_size=16 * MiB))
+    s.destroy_snapshot(su)
+    assert s.snapshots() == []
+    s.pool.ExportPool(pool_pb2.ExportPoolRequest(name="p0"))
+    s.pool.ImportPool(pool_pb2.ImportPoolRequest(name="p0", disks=[s.disk]))
+    [rr] = s.replicas()
+    assert rr.uuid == r.uuid and rr.size == 16 * MiB
+    assert s.rpc.read("rg", 0, 8192) == pattern(7, 8192)
+    assert s.rpc.read("rg", 12 * MiB, 4096) == bytes(4096)
