@@ -8,6 +8,7 @@
  * which at this level can only come from a bad parameter value. docs/block-devices.md is
  * the reference. */
 #include "bdev_rpc.h"
+#include "jsonrpc/params.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -190,85 +191,6 @@ int bdev_rpc_base64_decode(const char *s, void **out, size_t *len)
     return 0;
 }
 
-/* ---- parameters ---- */
-
-enum ptype { P_STR, P_U64, P_BOOL, P_UUID };
-
-struct param {
-    const char *key;
-    enum ptype type;
-    bool required;
-    void *out;   /* const char ** (P_STR, P_UUID: borrowed from params), uint64_t *, bool * */
-    bool *given; /* may be NULL */
-};
-
-/* Decodes params (an object, or none) into the outputs. On a problem answers -32602
- * naming it and returns false: SPDK rejects unknown keys and wrong types too. */
-static bool decode_params(struct jsonrpc_request *req, const char *method, json_t *params,
-                          const struct param *spec)
-{
-    for (const struct param *p = spec; p->key; p++)
-        if (p->given)
-            *p->given = false;
-    if (params && !json_is_object(params)) {
-        jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: params must be an object", method);
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(params, k, v)
-    {
-        const struct param *p = spec;
-        while (p->key && strcmp(p->key, k))
-            p++;
-        if (!p->key) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: unknown parameter '%s'", method, k);
-            return false;
-        }
-        uuid_t u;
-        switch (p->type) {
-        case P_STR:
-        case P_UUID:
-            if (!json_is_string(v)) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: '%s' must be a string", method, k);
-                return false;
-            }
-            if (p->type == P_UUID && uuid_parse(json_string_value(v), u)) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: '%s' is not a UUID: '%s'", method,
-                              k, json_string_value(v));
-                return false;
-            }
-            *(const char **)p->out = json_string_value(v);
-            break;
-        case P_U64:
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
-                              "%s: '%s' must be a non-negative integer", method, k);
-                return false;
-            }
-            *(uint64_t *)p->out = (uint64_t)json_integer_value(v);
-            break;
-        case P_BOOL:
-            if (!json_is_boolean(v)) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: '%s' must be a boolean", method, k);
-                return false;
-            }
-            *(bool *)p->out = json_is_true(v);
-            break;
-        }
-        if (p->given)
-            *p->given = true;
-    }
-    for (const struct param *p = spec; p->key; p++) {
-        if (p->required && !json_object_get(params, p->key)) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: missing parameter '%s'", method,
-                          p->key);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* ---- URIs ---- */
 
 /* Writes s percent-encoded: RFC 3986 unreserved characters stay, and '/' too when
@@ -353,8 +275,8 @@ static void delete_device(struct jsonrpc_request *req, json_t *params, const cha
                           const char *driver, bool is_path)
 {
     const char *name = NULL;
-    const struct param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
-    if (!decode_params(req, method, params, spec))
+    const struct jsonrpc_param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
+    if (!jsonrpc_decode_params(req, method, params, spec))
         return;
     struct bdev *b = bdev_lookup(name);
     if (!b || strcmp(b->ops->driver, driver)) {
@@ -382,14 +304,14 @@ static void create_ram(struct jsonrpc_request *req, json_t *params, const char *
 {
     const char *name = NULL, *uuid = NULL;
     uint64_t num_blocks = 0, block_size = 0;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, name_required, &name, NULL},
         {"num_blocks", P_U64, true, &num_blocks, NULL},
         {"block_size", P_U64, true, &block_size, NULL},
         {"uuid", P_UUID, false, &uuid, NULL},
         {0},
     };
-    if (!decode_params(req, method, params, spec))
+    if (!jsonrpc_decode_params(req, method, params, spec))
         return;
     char gen[32];
     if (!name) {
@@ -425,7 +347,7 @@ static void create_file(struct jsonrpc_request *req, json_t *params, const char 
     const char *name = NULL, *filename = NULL, *uuid = NULL;
     uint64_t block_size = 0;
     bool readonly = false, fallocate = false;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, false, &name, NULL},
         {"filename", P_STR, true, &filename, NULL},
         {"block_size", P_U64, false, &block_size, NULL},
@@ -435,7 +357,7 @@ static void create_file(struct jsonrpc_request *req, json_t *params, const char 
         {"fallocate", P_BOOL, false, &fallocate, NULL},
         {0},
     };
-    if (!decode_params(req, method, params, spec))
+    if (!jsonrpc_decode_params(req, method, params, spec))
         return;
     if (filename[0] != '/') {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: filename must be an absolute path, not '%s'",
@@ -575,12 +497,12 @@ static void get_bdevs(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL;
     uint64_t timeout = 0;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, false, &name, NULL},
         {"timeout", P_U64, false, &timeout, NULL}, /* accepted; devices appear synchronously */
         {0},
     };
-    if (!decode_params(req, "bdev_get_bdevs", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_get_bdevs", params, spec))
         return;
     json_t *arr = json_array();
     if (name) {
@@ -641,12 +563,12 @@ static void get_iostat(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL;
     bool per_channel = false;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, false, &name, NULL},
         {"per_channel", P_BOOL, false, &per_channel, NULL},
         {0},
     };
-    if (!decode_params(req, "bdev_get_iostat", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_get_iostat", params, spec))
         return;
     if (per_channel) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
@@ -674,12 +596,12 @@ static void reset_done(void *arg)
 static void reset_iostat(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL, *mode = NULL;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, false, &name, NULL},
         {"mode", P_STR, false, &mode, NULL},
         {0},
     };
-    if (!decode_params(req, "bdev_reset_iostat", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_reset_iostat", params, spec))
         return;
     if (mode && strcmp(mode, "all")) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
@@ -807,13 +729,13 @@ static void ioe_write(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL, *data = NULL;
     uint64_t offset = 0;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, true, &name, NULL},
         {"offset", P_U64, true, &offset, NULL},
         {"data", P_STR, true, &data, NULL},
         {0},
     };
-    if (!decode_params(req, "ioe_bdev_write", params, spec))
+    if (!jsonrpc_decode_params(req, "ioe_bdev_write", params, spec))
         return;
     void *bytes;
     size_t len;
@@ -854,13 +776,13 @@ static void ioe_read(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL;
     uint64_t offset = 0, length = 0;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, true, &name, NULL},
         {"offset", P_U64, true, &offset, NULL},
         {"length", P_U64, true, &length, NULL},
         {0},
     };
-    if (!decode_params(req, "ioe_bdev_read", params, spec))
+    if (!jsonrpc_decode_params(req, "ioe_bdev_read", params, spec))
         return;
     struct ioe_io *x = ioe_start(req, "ioe_bdev_read", name, offset, length);
     if (x)

@@ -19,77 +19,12 @@
 #include "bdev/bdev_rpc.h"
 #include "core/log.h"
 #include "jsonrpc/jsonrpc.h"
+#include "jsonrpc/params.h"
 #include "lvol.h"
 #include "lvs.h"
 
 /* ---- parameters (as bdev_rpc.c: unknown keys and wrong types are -32602) ---- */
 
-enum ptype { P_STR, P_U64, P_BOOL };
-
-struct param {
-    const char *key;
-    enum ptype type;
-    bool required;
-    void *out;
-    bool *given;
-};
-
-static bool decode(struct jsonrpc_request *req, const char *method, json_t *params,
-                   const struct param *spec)
-{
-    for (const struct param *p = spec; p->key; p++)
-        if (p->given)
-            *p->given = false;
-    if (params && !json_is_object(params)) {
-        jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: params must be an object", method);
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(params, k, v)
-    {
-        const struct param *p = spec;
-        while (p->key && strcmp(p->key, k))
-            p++;
-        if (!p->key) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: unknown parameter '%s'", method, k);
-            return false;
-        }
-        switch (p->type) {
-        case P_STR:
-            if (!json_is_string(v)) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: '%s' must be a string", method, k);
-                return false;
-            }
-            *(const char **)p->out = json_string_value(v);
-            break;
-        case P_U64:
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
-                              "%s: '%s' must be a non-negative integer", method, k);
-                return false;
-            }
-            *(uint64_t *)p->out = (uint64_t)json_integer_value(v);
-            break;
-        case P_BOOL:
-            if (!json_is_boolean(v)) {
-                jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: '%s' must be a boolean", method, k);
-                return false;
-            }
-            *(bool *)p->out = json_is_true(v);
-            break;
-        }
-        if (p->given)
-            *p->given = true;
-    }
-    for (const struct param *p = spec; p->key; p++)
-        if (p->required && !json_object_get(params, p->key)) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: missing parameter '%s'", method,
-                          p->key);
-            return false;
-        }
-    return true;
-}
 
 /* errno of the lvs layer -> JSON-RPC error code: a bad value is "invalid params", a
  * held pool lock is -EBUSY, the rest stays a negative errno as SPDK answers. */
@@ -139,12 +74,12 @@ static json_t *lvstore_json(const struct lvs *l)
 static void get_lvstores(struct jsonrpc_request *req, json_t *params)
 {
     const char *uuid = NULL, *name = NULL;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"uuid", P_STR, false, &uuid, NULL},
         {"lvs_name", P_STR, false, &name, NULL},
         {0},
     };
-    if (!decode(req, "bdev_lvol_get_lvstores", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_get_lvstores", params, spec))
         return;
     json_t *arr = json_array();
     if (uuid || name) {
@@ -177,7 +112,7 @@ static void create_lvstore(struct jsonrpc_request *req, json_t *params)
 {
     const char *bdev = NULL, *name = NULL, *clear = NULL;
     uint64_t cluster = 0, ratio = 0, md_page = 0;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"bdev_name", P_STR, true, &bdev, NULL},
         {"lvs_name", P_STR, true, &name, NULL},
         {"cluster_sz", P_U64, false, &cluster, NULL},
@@ -186,7 +121,7 @@ static void create_lvstore(struct jsonrpc_request *req, json_t *params)
         {"md_page_size", P_U64, false, &md_page, NULL},
         {0},
     };
-    if (!decode(req, "bdev_lvol_create_lvstore", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_create_lvstore", params, spec))
         return;
     if (clear && strcasecmp(clear, "none")) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "bdev_lvol_create_lvstore: clear_method '%s' "
@@ -226,12 +161,12 @@ static void done_true(void *arg, int rc, const char *errmsg)
 static void delete_lvstore(struct jsonrpc_request *req, json_t *params)
 {
     const char *uuid = NULL, *name = NULL;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"uuid", P_STR, false, &uuid, NULL},
         {"lvs_name", P_STR, false, &name, NULL},
         {0},
     };
-    if (!decode(req, "bdev_lvol_delete_lvstore", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_delete_lvstore", params, spec))
         return;
     struct lvs *l = find_store(req, "bdev_lvol_delete_lvstore", uuid, name);
     if (l)
@@ -289,7 +224,7 @@ static void create_lvol(struct jsonrpc_request *req, json_t *params)
     const char *name = NULL, *uuid = NULL, *lvs_name = NULL, *clear = NULL;
     uint64_t size = 0, size_mib = 0;
     bool thin = false, has_size = false, has_mib = false;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"lvol_name", P_STR, true, &name, NULL},
         {"size", P_U64, false, &size, &has_size},
         {"size_in_mib", P_U64, false, &size_mib, &has_mib},
@@ -299,7 +234,7 @@ static void create_lvol(struct jsonrpc_request *req, json_t *params)
         {"clear_method", P_STR, false, &clear, NULL},
         {0},
     };
-    if (!decode(req, "bdev_lvol_create", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_create", params, spec))
         return;
     if (has_size == has_mib) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
@@ -345,8 +280,8 @@ static struct lvol *find_lvol(struct jsonrpc_request *req, const char *name)
 static void delete_lvol(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL;
-    const struct param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
-    if (!decode(req, "bdev_lvol_delete", params, spec))
+    const struct jsonrpc_param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
+    if (!jsonrpc_decode_params(req, "bdev_lvol_delete", params, spec))
         return;
     struct lvol *lv = find_lvol(req, name);
     if (!lv)
@@ -363,13 +298,13 @@ static void resize_lvol(struct jsonrpc_request *req, json_t *params)
     const char *name = NULL;
     uint64_t size = 0, size_mib = 0;
     bool has_size = false, has_mib = false;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, true, &name, NULL},
         {"size", P_U64, false, &size, &has_size},
         {"size_in_mib", P_U64, false, &size_mib, &has_mib},
         {0},
     };
-    if (!decode(req, "bdev_lvol_resize", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_resize", params, spec))
         return;
     if (has_size == has_mib) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
@@ -407,12 +342,12 @@ static json_t *lvol_json(const struct lvol *lv)
 static void get_lvols(struct jsonrpc_request *req, json_t *params)
 {
     const char *uuid = NULL, *name = NULL;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"lvs_uuid", P_STR, false, &uuid, NULL},
         {"lvs_name", P_STR, false, &name, NULL},
         {0},
     };
-    if (!decode(req, "bdev_lvol_get_lvols", params, spec))
+    if (!jsonrpc_decode_params(req, "bdev_lvol_get_lvols", params, spec))
         return;
     struct lvs *only = NULL;
     if (uuid || name) {
@@ -434,8 +369,8 @@ static void get_lvols(struct jsonrpc_request *req, json_t *params)
 static void get_xattrs(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL;
-    const struct param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
-    if (!decode(req, "ioe_lvol_get_xattrs", params, spec))
+    const struct jsonrpc_param spec[] = {{"name", P_STR, true, &name, NULL}, {0}};
+    if (!jsonrpc_decode_params(req, "ioe_lvol_get_xattrs", params, spec))
         return;
     struct lvol *lv = find_lvol(req, name);
     if (!lv)
@@ -462,14 +397,14 @@ static void set_property(struct jsonrpc_request *req, json_t *params)
 {
     const char *name = NULL, *prop = NULL, *value = NULL;
     bool sync = true;
-    const struct param spec[] = {
+    const struct jsonrpc_param spec[] = {
         {"name", P_STR, true, &name, NULL},
         {"property", P_STR, true, &prop, NULL},
         {"value", P_STR, true, &value, NULL},
         {"sync", P_BOOL, false, &sync, NULL},
         {0},
     };
-    if (!decode(req, "ioe_lvol_set_property", params, spec))
+    if (!jsonrpc_decode_params(req, "ioe_lvol_set_property", params, spec))
         return;
     if (strcmp(prop, LVOL_XATTR_SHARED) && strcmp(prop, LVOL_XATTR_ALLOWED_HOSTS) &&
         strcmp(prop, LVOL_XATTR_ENTITY_ID)) {
