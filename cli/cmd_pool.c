@@ -1,7 +1,5 @@
 /* "pool" commands: storage pools of mayastor.v1.PoolRpc (create, import, list, destroy,
  * export, grow). */
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,39 +13,6 @@
 #include "pool.pb-c.h"
 
 #define SVC "mayastor.v1.PoolRpc"
-
-/* "4MiB", "1G", "4194304": bytes with an optional binary suffix (K/M/G/T, with or
- * without "iB"/"B"; all powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    const char *p = end;
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*p)) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: break;
-    }
-    if (shift) {
-        p++;
-        if (*p == 'i' || *p == 'I')
-            p++;
-    }
-    if (*p == 'B' || *p == 'b')
-        p++;
-    if (*p || (shift && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
 
 static void pools_table(Mayastor__V1__Pool *const *pools, size_t n)
 {
@@ -129,7 +94,7 @@ static int run_create(struct cli_ctx *ctx)
     const char *cs = cli_opt(ctx, "cluster-size");
     if (cs) {
         uint64_t v;
-        if (parse_size(cs, &v) || v > UINT32_MAX)
+        if (cli_parse_size(cs, &v) || v > UINT32_MAX)
             return cli_usage_error(ctx, "invalid --cluster-size '%s' (e.g. 4MiB)", cs);
         req._cluster_size_case = MAYASTOR__V1__CREATE_POOL_REQUEST___CLUSTER_SIZE_CLUSTER_SIZE;
         req.cluster_size = (uint32_t)v;

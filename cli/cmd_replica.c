@@ -1,7 +1,5 @@
 /* "replica" commands: replicas of mayastor.v1.ReplicaRpc (create, list, destroy, resize,
  * set-entity-id). */
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,38 +13,6 @@
 #include "replica.pb-c.h"
 
 #define SVC "mayastor.v1.ReplicaRpc"
-
-/* As in cmd_pool.c: bytes with an optional K/M/G/T suffix (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    const char *p = end;
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*p)) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: break;
-    }
-    if (shift) {
-        p++;
-        if (*p == 'i' || *p == 'I')
-            p++;
-    }
-    if (*p == 'B' || *p == 'b')
-        p++;
-    if (*p || (shift && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
 
 static const char *kind(const Mayastor__V1__Replica *r)
 {
@@ -122,7 +88,7 @@ static int run_create(struct cli_ctx *ctx)
     const char *size = cli_opt(ctx, "size");
     if (!size)
         return cli_usage_error(ctx, "--size is required");
-    if (parse_size(size, &req.size))
+    if (cli_parse_size(size, &req.size))
         return cli_usage_error(ctx, "invalid --size '%s' (e.g. 64MiB)", size);
     req.thin = cli_flag(ctx, "thin");
     const char *share = cli_opt(ctx, "share");
@@ -207,7 +173,7 @@ static int run_resize(struct cli_ctx *ctx)
 {
     Mayastor__V1__ResizeReplicaRequest req = MAYASTOR__V1__RESIZE_REPLICA_REQUEST__INIT;
     req.uuid = ctx->pos[0];
-    if (parse_size(ctx->pos[1], &req.requested_size))
+    if (cli_parse_size(ctx->pos[1], &req.requested_size))
         return cli_usage_error(ctx, "invalid SIZE '%s' (e.g. 128MiB)", ctx->pos[1]);
     return cli_call_emit(ctx, SVC, "ResizeReplica", &req.base,
                          &mayastor__v1__replica__descriptor, replica_table);

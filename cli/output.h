@@ -22,6 +22,9 @@ void table_free(struct table *t);
 
 /* "931.5 GiB"-style binary-unit size; plain "512 B" below 1 KiB. */
 void human_size(uint64_t bytes, char *buf, size_t len);
+/* "4MiB", "1G", "4194304": bytes with an optional binary suffix (K/M/G/T, with or
+ * without "iB"/"B"; all powers of 1024). 0 or -1. */
+int cli_parse_size(const char *s, uint64_t *out);
 
 /* Writes `j` (pretty, followed by a newline) to stdout and drops the reference.
  * Returns 0, or -1 when it could not be written. */
