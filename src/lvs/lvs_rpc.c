@@ -71,6 +71,25 @@ static json_t *lvstore_json(const struct lvs *l)
                      (json_int_t)bs_cluster_size(l->bs));
 }
 
+/* SPDK's lvol methods take the size as exactly one of `size` (bytes) and `size_in_mib`. */
+static bool size_param(struct jsonrpc_request *req, const char *method, bool has_size,
+                       bool has_mib, uint64_t size_mib, uint64_t *size)
+{
+    if (has_size == has_mib) {
+        jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: give exactly one of size and size_in_mib",
+                      method);
+        return false;
+    }
+    if (has_mib) {
+        if (size_mib > UINT64_MAX >> 20) {
+            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "%s: size_in_mib too large", method);
+            return false;
+        }
+        *size = size_mib << 20;
+    }
+    return true;
+}
+
 static void get_lvstores(struct jsonrpc_request *req, json_t *params)
 {
     const char *uuid = NULL, *name = NULL;
@@ -236,18 +255,8 @@ static void create_lvol(struct jsonrpc_request *req, json_t *params)
     };
     if (!jsonrpc_decode_params(req, "bdev_lvol_create", params, spec))
         return;
-    if (has_size == has_mib) {
-        jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
-                      "bdev_lvol_create: give exactly one of size and size_in_mib");
+    if (!size_param(req, "bdev_lvol_create", has_size, has_mib, size_mib, &size))
         return;
-    }
-    if (has_mib) {
-        if (size_mib > UINT64_MAX >> 20) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "bdev_lvol_create: size_in_mib too large");
-            return;
-        }
-        size = size_mib << 20;
-    }
     if (clear && strcasecmp(clear, "unmap") && strcasecmp(clear, "none") &&
         strcasecmp(clear, "write_zeroes")) {
         jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "bdev_lvol_create: unknown clear_method '%s'",
@@ -306,18 +315,8 @@ static void resize_lvol(struct jsonrpc_request *req, json_t *params)
     };
     if (!jsonrpc_decode_params(req, "bdev_lvol_resize", params, spec))
         return;
-    if (has_size == has_mib) {
-        jsonrpc_error(req, JSONRPC_INVALID_PARAMS,
-                      "bdev_lvol_resize: give exactly one of size and size_in_mib");
+    if (!size_param(req, "bdev_lvol_resize", has_size, has_mib, size_mib, &size))
         return;
-    }
-    if (has_mib) {
-        if (size_mib > UINT64_MAX >> 20) {
-            jsonrpc_error(req, JSONRPC_INVALID_PARAMS, "bdev_lvol_resize: size_in_mib too large");
-            return;
-        }
-        size = size_mib << 20;
-    }
     struct lvol *lv = find_lvol(req, name);
     if (!lv)
         return;
