@@ -620,34 +620,86 @@ static int xattrs_from(struct bs_xattr_list *l, const struct bs_xattr *x, size_t
     return 0;
 }
 
-/* ---- create ---- */
-
-struct create_op {
+/* Operations that make a new blob (create, snapshot, clone) answer with its id and carry
+ * the caller's xattrs until the blob takes them; they share this head and its lifecycle. */
+struct id_op {
     struct bs_op op;
-    uint64_t num_clusters;
-    bool thin;
-    enum bs_clear_method clear;
     struct bs_xattr_list xattrs;
     bs_id_cb cb;
     void *arg;
+};
+
+/* Allocates an op of `size` bytes (an id_op first) with a copy of the xattrs; on failure the
+ * callback is answered later and NULL returned. */
+static void *id_op_new(struct bs *bs, size_t size, const struct bs_xattr *xattrs, size_t n,
+                       bs_id_cb cb, void *arg, void (*start)(struct bs_op *))
+{
+    struct id_op *o = calloc(1, size);
+    if (!o) {
+        fail_id_later(cb, arg, -ENOMEM);
+        return NULL;
+    }
+    int rc = bs->closing ? -ENODEV : xattrs_from(&o->xattrs, xattrs, n);
+    if (rc) {
+        free(o);
+        fail_id_later(cb, arg, rc);
+        return NULL;
+    }
+    o->cb = cb;
+    o->arg = arg;
+    o->op.start = start;
+    return o;
+}
+
+/* Ends the op, frees it (the caller has freed what its own part owns) and answers. */
+static void id_op_finish(struct id_op *o, int rc, uint64_t id)
+{
+    bs_op_done(&o->op);
+    bs_id_cb cb = o->cb;
+    void *a = o->arg;
+    bs_xattr_list_free(&o->xattrs);
+    free(o);
+    cb(a, rc, rc ? BS_INVALID_ID : id);
+}
+
+/* A new thin blob that will take over `from`'s map (snapshot) or read through it (clone):
+ * same size and extent layout, the caller's xattrs, and the internal xattr `ixattr` naming
+ * `from`. On error *rc is set and the blob (if any) is returned for the caller to discard. */
+static struct bs_blob *derived_blob_new(struct id_op *o, struct bs_blob *from, const char *ixattr,
+                                        int *rc)
+{
+    struct bs_blob *nb = blob_create_mem(o->op.bs, from->md.num_clusters,
+                                         from->md.use_extent_table, rc);
+    if (!nb)
+        return NULL;
+    nb->md.invalid_flags = BS_IF_THIN | (from->md.use_extent_table ? BS_IF_EXTENT_TABLE : 0);
+    nb->md.xattrs = o->xattrs;
+    memset(&o->xattrs, 0, sizeof(o->xattrs));
+    *rc = set_internal_id(nb, ixattr, from->md.id);
+    if (!*rc)
+        bs_blob_update_ro(nb);
+    return nb;
+}
+
+/* ---- create ---- */
+
+struct create_op {
+    struct id_op head;
+    uint64_t num_clusters;
+    bool thin;
+    enum bs_clear_method clear;
     struct bs_blob *b;
 };
 
 static void create_finish(struct create_op *o, int rc)
 {
-    bs_op_done(&o->op);
-    uint64_t id = rc ? BS_INVALID_ID : o->b->md.id;
-    bs_id_cb cb = o->cb;
-    void *a = o->arg;
-    bs_xattr_list_free(&o->xattrs);
-    free(o);
-    cb(a, rc, id);
+    id_op_finish(&o->head, rc, rc ? BS_INVALID_ID : o->b->md.id);
 }
 
 static void create_persisted(void *arg, int rc)
 {
     struct create_op *o = arg;
-    struct bs *bs = o->op.bs;
+    struct bs *bs = o->head.op.bs;
     if (rc) {
         blob_discard_new(bs, o->b);
         o->b = NULL;
@@ -699,8 +751,8 @@ static void create_start(struct bs_op *op)
     o->b = b;
     b->md.invalid_flags = BS_IF_EXTENT_TABLE | (o->thin ? BS_IF_THIN : 0);
     b->md.md_ro_flags = (uint64_t)o->clear & BS_MRO_CLEAR_MASK;
-    b->md.xattrs = o->xattrs;
-    memset(&o->xattrs, 0, sizeof(o->xattrs));
+    b->md.xattrs = o->head.xattrs;
+    memset(&o->head.xattrs, 0, sizeof(o->head.xattrs));
     if (!o->thin) {
         for (uint64_t s = 0; s < n; s++) {
             uint32_t c = bs_claim_cluster(bs);
@@ -733,28 +785,16 @@ static void create_start(struct bs_op *op)
 
 void bs_blob_create(struct bs *bs, const struct bs_blob_opts *opts, bs_id_cb cb, void *arg)
 {
-    struct create_op *o = calloc(1, sizeof(*o));
-    if (!o) {
-        fail_id_later(cb, arg, -ENOMEM);
+    struct create_op *o = id_op_new(bs, sizeof(*o), opts ? opts->xattrs : NULL,
+                                    opts ? opts->n_xattrs : 0, cb, arg, create_start);
+    if (!o)
         return;
-    }
-    int rc = bs->closing ? -ENODEV : 0;
-    if (!rc && opts)
-        rc = xattrs_from(&o->xattrs, opts->xattrs, opts->n_xattrs);
-    if (rc) {
-        free(o);
-        fail_id_later(cb, arg, rc);
-        return;
-    }
     if (opts) {
         o->num_clusters = opts->num_clusters;
         o->thin = opts->thin;
         o->clear = opts->clear_method;
     }
-    o->cb = cb;
-    o->arg = arg;
-    o->op.start = create_start;
-    bs_op_submit(bs, &o->op);
+    bs_op_submit(bs, &o->head.op);
 }
 
 /* ---- delete ---- */
@@ -1542,11 +1582,8 @@ void bs_blob_sync_md(struct bs_blob *b, bs_done_cb cb, void *arg)
 /* ---- snapshot (§7.2) ---- */
 
 struct snap_op {
-    struct bs_op op;
+    struct id_op head;
     uint64_t src_id;
-    struct bs_xattr_list xattrs;
-    bs_id_cb cb;
-    void *arg;
     struct bs_blob *b, *s;
     bool frozen, moved;
     /* B before the snapshot, for rollback */
@@ -1561,16 +1598,11 @@ struct snap_op {
 
 static void snap_finish(struct snap_op *o, int rc)
 {
-    bs_op_done(&o->op);
-    uint64_t id = rc ? BS_INVALID_ID : o->s->md.id;
-    bs_id_cb cb = o->cb;
-    void *a = o->arg;
-    bs_xattr_list_free(&o->xattrs);
+    uint64_t id = rc || !o->s ? BS_INVALID_ID : o->s->md.id;
     bs_xattr_list_free(&o->b_ixattrs);
     free(o->s_clusters);
     free(o->s_eps);
-    free(o);
-    cb(a, rc, id);
+    id_op_finish(&o->head, rc, id);
 }
 
 static void snap_abort_s_deleted(void *arg, int rc)
@@ -1580,16 +1612,7 @@ static void snap_abort_s_deleted(void *arg, int rc)
         log_error("blobstore: cannot remove the unfinished snapshot 0x%" PRIx64
                   " (it is removed at the next load)", o->s->md.id);
     o->s = NULL;
-    bs_op_done(&o->op);
-    bs_id_cb cb = o->cb;
-    void *a = o->arg;
-    int r = o->rc;
-    bs_xattr_list_free(&o->xattrs);
-    bs_xattr_list_free(&o->b_ixattrs);
-    free(o->s_clusters);
-    free(o->s_eps);
-    free(o);
-    cb(a, r, BS_INVALID_ID);
+    snap_finish(o, o->rc);
 }
 
 static void snap_abort_s_frozen(void *arg, int rc)
@@ -1748,17 +1771,12 @@ static void snap_s_created(void *arg, int rc)
 {
     struct snap_op *o = arg;
     if (rc) {
-        blob_discard_new(o->op.bs, o->s);
+        blob_discard_new(o->head.op.bs, o->s);
         o->s = NULL;
-        bs_op_done(&o->op);
-        bs_id_cb cb = o->cb;
-        void *a = o->arg;
-        bs_xattr_list_free(&o->xattrs);
-        free(o);
-        cb(a, rc, BS_INVALID_ID);
+        snap_finish(o, rc);
         return;
     }
-    blob_insert(o->op.bs, o->s);
+    blob_insert(o->head.op.bs, o->s);
     bs_blob_freeze(o->b, snap_frozen, o);
 }
 
@@ -1774,67 +1792,44 @@ static void snap_start(struct bs_op *op)
         bs_set_error("cannot snapshot read-only blob 0x%" PRIx64, b->md.id);
         rc = -EPERM;
     }
-    struct bs_blob *s = rc ? NULL : blob_create_mem(bs, b->md.num_clusters, b->md.use_extent_table,
-                                                     &rc);
+    /* S is persisted first naming B in its SNAPTMP internal xattr, so a crash before
+     * the map moves leaves an orphan the next load removes */
+    struct bs_blob *s = rc ? NULL : derived_blob_new(&o->head, b, BS_XATTR_SNAPTMP, &rc);
     if (!s) {
-        bs_op_done(op);
-        bs_id_cb cb = o->cb;
-        void *a = o->arg;
-        bs_xattr_list_free(&o->xattrs);
-        free(o);
-        cb(a, rc, BS_INVALID_ID);
+        snap_finish(o, rc);
         return;
     }
     o->b = b;
     o->s = s;
-    s->md.invalid_flags = BS_IF_THIN | (b->md.use_extent_table ? BS_IF_EXTENT_TABLE : 0);
-    s->md.xattrs = o->xattrs;
-    memset(&o->xattrs, 0, sizeof(o->xattrs));
-    rc = set_internal_id(s, BS_XATTR_SNAPTMP, b->md.id);
     if (rc) {
         snap_s_created(o, rc);
         return;
     }
-    bs_blob_update_ro(s);
     bs_blob_persist(s, snap_s_created, o);
 }
 
 void bs_blob_snapshot(struct bs *bs, bs_blob_id id, const struct bs_xattr *xattrs, size_t n,
                       bs_id_cb cb, void *arg)
 {
-    struct snap_op *o = calloc(1, sizeof(*o));
-    if (!o) {
-        fail_id_later(cb, arg, -ENOMEM);
+    struct snap_op *o = id_op_new(bs, sizeof(*o), xattrs, n, cb, arg, snap_start);
+    if (!o)
         return;
-    }
-    int rc = bs->closing ? -ENODEV : xattrs_from(&o->xattrs, xattrs, n);
-    if (rc) {
-        free(o);
-        fail_id_later(cb, arg, rc);
-        return;
-    }
     o->src_id = id;
-    o->cb = cb;
-    o->arg = arg;
-    o->op.start = snap_start;
-    bs_op_submit(bs, &o->op);
+    bs_op_submit(bs, &o->head.op);
 }
 
 /* ---- clone (§7.3) ---- */
 
 struct clone_op {
-    struct bs_op op;
+    struct id_op head;
     uint64_t snap_id;
-    struct bs_xattr_list xattrs;
-    bs_id_cb cb;
-    void *arg;
     struct bs_blob *s, *c;
 };
 
 static void clone_persisted(void *arg, int rc)
 {
     struct clone_op *o = arg;
-    struct bs *bs = o->op.bs;
+    struct bs *bs = o->head.op.bs;
     uint64_t id = BS_INVALID_ID;
     if (rc) {
         blob_discard_new(bs, o->c);
@@ -1844,12 +1839,7 @@ static void clone_persisted(void *arg, int rc)
         bs_blob_add_clone(o->s, o->c);
         id = o->c->md.id;
     }
-    bs_op_done(&o->op);
-    bs_id_cb cb = o->cb;
-    void *a = o->arg;
-    bs_xattr_list_free(&o->xattrs);
-    free(o);
-    cb(a, rc, id);
+    id_op_finish(&o->head, rc, id);
 }
 
 static void clone_start(struct bs_op *op)
@@ -1864,50 +1854,28 @@ static void clone_start(struct bs_op *op)
         bs_set_error("cannot clone blob 0x%" PRIx64 ": not a read-only snapshot", s->md.id);
         rc = -EINVAL;
     }
-    struct bs_blob *c = rc ? NULL : blob_create_mem(bs, s->md.num_clusters, s->md.use_extent_table,
-                                                     &rc);
+    struct bs_blob *c = rc ? NULL : derived_blob_new(&o->head, s, BS_XATTR_SNAP, &rc);
     if (!c) {
-        bs_op_done(op);
-        bs_id_cb cb = o->cb;
-        void *a = o->arg;
-        bs_xattr_list_free(&o->xattrs);
-        free(o);
-        cb(a, rc, BS_INVALID_ID);
+        id_op_finish(&o->head, rc, BS_INVALID_ID);
         return;
     }
     o->s = s;
     o->c = c;
-    c->md.invalid_flags = BS_IF_THIN | (s->md.use_extent_table ? BS_IF_EXTENT_TABLE : 0);
-    c->md.xattrs = o->xattrs;
-    memset(&o->xattrs, 0, sizeof(o->xattrs));
-    rc = set_internal_id(c, BS_XATTR_SNAP, s->md.id);
     if (rc) {
         clone_persisted(o, rc);
         return;
     }
-    bs_blob_update_ro(c);
     bs_blob_persist(c, clone_persisted, o);
 }
 
 void bs_blob_clone(struct bs *bs, bs_blob_id snapshot, const struct bs_xattr *xattrs, size_t n,
                    bs_id_cb cb, void *arg)
 {
-    struct clone_op *o = calloc(1, sizeof(*o));
-    if (!o) {
-        fail_id_later(cb, arg, -ENOMEM);
+    struct clone_op *o = id_op_new(bs, sizeof(*o), xattrs, n, cb, arg, clone_start);
+    if (!o)
         return;
-    }
-    int rc = bs->closing ? -ENODEV : xattrs_from(&o->xattrs, xattrs, n);
-    if (rc) {
-        free(o);
-        fail_id_later(cb, arg, rc);
-        return;
-    }
     o->snap_id = snapshot;
-    o->cb = cb;
-    o->arg = arg;
-    o->op.start = clone_start;
-    bs_op_submit(bs, &o->op);
+    bs_op_submit(bs, &o->head.op);
 }
 
 /* ---- cluster allocation for thin writes (§6.3) ---- */
