@@ -1,6 +1,8 @@
 /* Pure encode/decode of the blobstore on-disk format (docs/on-disk-format.md). */
 #include "bs_codec.h"
 
+#include "core/crc32c.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -21,63 +23,15 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* ---- CRC-32C ---- */
-
-static uint32_t crc32c_update_sw(uint32_t crc, const uint8_t *p, size_t len)
-{
-    while (len--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return crc;
-}
+/* ---- CRC-32C (src/core/crc32c.c) ---- */
 
 uint32_t bs_crc32c_sw(const void *buf, size_t len)
 {
-    return crc32c_update_sw(0xFFFFFFFFu, buf, len) ^ 0xFFFFFFFFu;
+    return crc32c_final(crc32c_update_sw(CRC32C_INIT, buf, len));
 }
 
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_update_hw(uint32_t crc, const uint8_t *p,
-                                                                    size_t len)
-{
-    uint64_t c = crc;
-    while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = __builtin_ia32_crc32di(c, v);
-        p += 8;
-        len -= 8;
-    }
-    uint32_t c32 = (uint32_t)c;
-    while (len--)
-        c32 = __builtin_ia32_crc32qi(c32, *p++);
-    return c32;
-}
-
-bool bs_crc32c_hw_available(void)
-{
-    static int cached = -1; /* benign race: every thread computes the same value */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v == 1;
-}
-
-uint32_t bs_crc32c(const void *buf, size_t len)
-{
-    if (bs_crc32c_hw_available())
-        return crc32c_update_hw(0xFFFFFFFFu, buf, len) ^ 0xFFFFFFFFu;
-    return bs_crc32c_sw(buf, len);
-}
-#else
-bool bs_crc32c_hw_available(void) { return false; }
-uint32_t bs_crc32c(const void *buf, size_t len) { return bs_crc32c_sw(buf, len); }
-#endif
+uint32_t bs_crc32c(const void *buf, size_t len) { return crc32c(buf, len); }
+bool bs_crc32c_hw_available(void) { return crc32c_hw_available(); }
 
 /* ---- bit arrays ---- */
 
