@@ -18,17 +18,12 @@ import pytest
 from google.protobuf import wrappers_pb2
 
 import bdev_pb2
-import bdev_pb2_grpc
 import mayastor_pb2
-import mayastor_pb2_grpc
 import pool_pb2
-import pool_pb2_grpc
 import replica_pb2
-import replica_pb2_grpc
 from conftest import CLIENT
-from jsonrpc_client import JsonRpcClient
+from lvs_helpers import MiB, LvsStubs, grpc_error, make_image
 
-MiB = 1 << 20
 GiB = 1 << 30
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -41,19 +36,7 @@ ENODEV, EEXIST, EBUSY = -19, -17, -16
 
 # ---- helpers ------------------------------------------------------------------------
 
-class Stubs:
-    def __init__(self, engine):
-        self.ch = grpc.insecure_channel(engine.endpoint)
-        self.pool = pool_pb2_grpc.PoolRpcStub(self.ch)
-        self.replica = replica_pb2_grpc.ReplicaRpcStub(self.ch)
-        self.bdev = bdev_pb2_grpc.BdevRpcStub(self.ch)
-        self.v0 = mayastor_pb2_grpc.MayastorStub(self.ch)
-        self.rpc = JsonRpcClient(engine.sock)
-
-    def close(self):
-        self.rpc.close()
-        self.ch.close()
-
+class Stubs(LvsStubs):
     def create(self, name, disk, **kw):
         if "uuid" in kw and isinstance(kw["uuid"], str):
             kw["uuid"] = wrappers_pb2.StringValue(value=kw["uuid"])
@@ -92,18 +75,6 @@ def s(engine):
     st = Stubs(engine)
     yield st
     st.close()
-
-
-def grpc_error(fn, *a, **kw):
-    with pytest.raises(grpc.RpcError) as e:
-        fn(*a, **kw)
-    return e.value
-
-
-def make_image(path, size=256 * MiB):
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return str(path)
 
 
 @pytest.fixture

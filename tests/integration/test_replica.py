@@ -19,18 +19,13 @@ import pytest
 from google.protobuf import wrappers_pb2
 
 import bdev_pb2
-import bdev_pb2_grpc
 import common_pb2
 import mayastor_pb2
-import mayastor_pb2_grpc
 import pool_pb2
-import pool_pb2_grpc
 import replica_pb2
-import replica_pb2_grpc
 from conftest import CLIENT
-from jsonrpc_client import JsonRpcClient
+from lvs_helpers import MiB, LvsStubs, grpc_error, make_image
 
-MiB = 1 << 20
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 EXISTS = grpc.StatusCode.ALREADY_EXISTS
@@ -42,19 +37,7 @@ INTERNAL = grpc.StatusCode.INTERNAL
 ENODEV, EBUSY = -19, -16
 
 
-class Stubs:
-    def __init__(self, engine):
-        self.ch = grpc.insecure_channel(engine.endpoint)
-        self.pool = pool_pb2_grpc.PoolRpcStub(self.ch)
-        self.replica = replica_pb2_grpc.ReplicaRpcStub(self.ch)
-        self.bdev = bdev_pb2_grpc.BdevRpcStub(self.ch)
-        self.v0 = mayastor_pb2_grpc.MayastorStub(self.ch)
-        self.rpc = JsonRpcClient(engine.sock)
-
-    def close(self):
-        self.rpc.close()
-        self.ch.close()
-
+class Stubs(LvsStubs):
     def create_pool(self, name, disk, **kw):
         return self.pool.CreatePool(pool_pb2.CreatePoolRequest(name=name, disks=[disk], **kw))
 
@@ -76,18 +59,6 @@ class Stubs:
         r = self.rpc("ioe_lvol_get_xattrs", {"name": name})
         return {x["name"]: base64.b64decode(x["value"]) for x in r["xattrs"]}, \
             [x["name"] for x in r["xattrs"]]
-
-
-def grpc_error(fn, *a, **kw):
-    with pytest.raises(grpc.RpcError) as e:
-        fn(*a, **kw)
-    return e.value
-
-
-def make_image(path, size=256 * MiB):
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return str(path)
 
 
 def pattern(seed, n):

@@ -27,6 +27,7 @@ import snapshot_pb2
 import snapshot_pb2_grpc
 from conftest import CLIENT
 from jsonrpc_client import JsonRpcClient
+from lvs_helpers import grpc_error
 
 MiB = 1 << 20
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -43,12 +44,6 @@ def uid():
 
 def pattern(seed, n):
     return bytes((seed * 131 + i * 13) & 0xFF for i in range(n))
-
-
-def grpc_error(fn, *a, **kw):
-    with pytest.raises(grpc.RpcError) as e:
-        fn(*a, **kw)
-    return e.value
 
 
 class Stubs:

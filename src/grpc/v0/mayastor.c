@@ -2,12 +2,14 @@
  * replicas are served now; ShareReplica, nexus and snapshot methods answer UNIMPLEMENTED
  * until built. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/env.h"
 #include "grpc/host_common.h"
+#include "grpc/lvs_call.h"
 #include "host/nvme_ctrlr_registry.h"
 #include "lvs/lvol.h"
 #include "lvs/lvs.h"
@@ -194,68 +196,15 @@ static void stat_ctrlrs(struct rpc_call *call, const ProtobufCMessage *req)
                         "this io-engine"
 
 struct v0ctx {
-    struct rpc_call *call;
-    const ProtobufCMessage *req;
-    void (*fn)(struct v0ctx *x);
-    struct lvs_serial *ser;
-    char pool[LVS_NAME_MAX]; /* pool lock held */
+    struct lvs_call c; /* first (lvs_call.h) */
     char name[LVS_NAME_MAX];
 };
-
-static void v0_finish(struct v0ctx *x)
-{
-    struct lvs_serial *s = x->ser;
-    if (x->pool[0])
-        lvs_name_unlock(x->pool);
-    free(x);
-    lvs_serial_done(s);
-}
-
-static void v0_fail(struct v0ctx *x, grpc_status_code code, const char *msg)
-{
-    rpc_fail(x->call, code, "%s", msg);
-    v0_finish(x);
-}
-
-static void v0_run(void *arg)
-{
-    struct v0ctx *x = arg;
-    if (rpc_call_cancelled(x->call)) {
-        v0_fail(x, GRPC_STATUS_CANCELLED, "cancelled before it ran");
-        return;
-    }
-    x->fn(x);
-}
+_Static_assert(offsetof(struct v0ctx, c) == 0, "struct v0ctx starts with its lvs_call");
 
 static void v0_submit(struct rpc_call *call, const ProtobufCMessage *req, struct lvs_serial *ser,
-                      bool exclusive, void (*fn)(struct v0ctx *))
+                      bool exclusive, lvs_call_fn fn)
 {
-    struct v0ctx *x = calloc(1, sizeof(*x));
-    if (!x) {
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-        return;
-    }
-    x->call = call;
-    x->req = req;
-    x->fn = fn;
-    x->ser = ser;
-    if (lvs_serial_submit(ser, exclusive, v0_run, x)) {
-        free(x);
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-    }
-}
-
-static bool v0_lock(struct v0ctx *x, const struct lvs *l)
-{
-    int rc = lvs_name_trylock(l->name);
-    if (rc) {
-        rpc_fail(x->call, GRPC_STATUS_ABORTED, "pool %s: lock already held (another operation on "
-                 "it is under way)", l->name);
-        v0_finish(x);
-        return false;
-    }
-    snprintf(x->pool, sizeof(x->pool), "%s", l->name);
-    return true;
+    lvs_call_submit_v0(call, req, ser, exclusive, sizeof(struct v0ctx), fn);
 }
 
 /* -- pools -- */
@@ -277,73 +226,76 @@ static void v0_pool_fill(struct v0_pool_msg *m, const struct lvs *l)
     m->p.used = lvs_used(l);
 }
 
-static void v0_pool_reply(struct v0ctx *x, const struct lvs *l)
+static void v0_pool_reply(struct lvs_call *c, const struct lvs *l)
 {
     struct v0_pool_msg m;
     v0_pool_fill(&m, l);
-    rpc_reply(x->call, &m.p.base);
+    rpc_reply(c->call, &m.p.base);
     free(m.disk);
-    v0_finish(x);
+    lvs_call_finish(c);
 }
 
 static void v0_pool_created(void *arg, int rc, struct lvs *l, const char *errmsg)
 {
     struct v0ctx *x = arg;
+    struct lvs_call *c = &x->c;
     if (rc == -EEXIST) {
         /* Idempotent: the pool exists already on that disk. */
         struct lvs *have = lvs_lookup(x->name);
         if (have) {
-            v0_pool_reply(x, have);
+            v0_pool_reply(c, have);
             return;
         }
     }
     if (rc) {
-        v0_fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
-    v0_pool_reply(x, l);
+    v0_pool_reply(c, l);
 }
 
-static void v0_do_create_pool(struct v0ctx *x)
+static void v0_do_create_pool(struct lvs_call *c)
 {
-    const Mayastor__CreatePoolRequest *r = (const void *)x->req;
+    const Mayastor__CreatePoolRequest *r = (const void *)c->req;
     if (!r->n_disks) {
-        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, "Missing devices");
+        lvs_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "Missing devices");
         return;
     }
     if (r->n_disks > 1) {
-        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, "invalid number of devices: a pool has one disk");
+        lvs_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+                      "invalid number of devices: a pool has one disk");
         return;
     }
+    struct v0ctx *x = (struct v0ctx *)c;
     snprintf(x->name, sizeof(x->name), "%.63s", r->name);
     struct lvs_pool_args a = {.name = r->name, .disk = r->disks[0], .mode = LVS_CREATE_OR_IMPORT};
-    lvs_create_or_import(&a, v0_pool_created, x);
+    lvs_create_or_import(&a, v0_pool_created, c);
 }
 
 static void v0_empty_done(void *arg, int rc, const char *errmsg)
 {
-    struct v0ctx *x = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        v0_fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
     Mayastor__Null n = MAYASTOR__NULL__INIT;
-    rpc_reply(x->call, &n.base);
-    v0_finish(x);
+    rpc_reply(c->call, &n.base);
+    lvs_call_finish(c);
 }
 
-static void v0_do_destroy_pool(struct v0ctx *x)
+static void v0_do_destroy_pool(struct lvs_call *c)
 {
-    const Mayastor__DestroyPoolRequest *r = (const void *)x->req;
+    const Mayastor__DestroyPoolRequest *r = (const void *)c->req;
     struct lvs *l = lvs_lookup(r->name);
     if (!l) {
-        v0_empty_done(x, 0, NULL); /* nothing to destroy */
+        v0_empty_done(c, 0, NULL); /* nothing to destroy */
         return;
     }
-    lvs_destroy(l, false, v0_empty_done, x);
+    lvs_destroy(l, false, v0_empty_done, c);
 }
 
-static void v0_do_list_pools(struct v0ctx *x)
+static void v0_do_list_pools(struct lvs_call *c)
 {
     size_t n = lvs_count();
     struct v0_pool_msg *m = calloc(n ? n : 1, sizeof(*m));
@@ -351,7 +303,7 @@ static void v0_do_list_pools(struct v0ctx *x)
     if (!m || !p) {
         free(m);
         free(p);
-        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     size_t k = 0;
@@ -362,12 +314,12 @@ static void v0_do_list_pools(struct v0ctx *x)
     Mayastor__ListPoolsReply resp = MAYASTOR__LIST_POOLS_REPLY__INIT;
     resp.n_pools = k;
     resp.pools = p;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     for (size_t i = 0; i < k; i++)
         free(m[i].disk);
     free(m);
     free(p);
-    v0_finish(x);
+    lvs_call_finish(c);
 }
 
 /* -- replicas -- */
@@ -415,47 +367,47 @@ static void v0_replica_fill(struct v0_replica_msg *m, const struct lvol *lv)
     m->r2.allowed_hosts = lv->allowed_hosts;
 }
 
-static void v0_replica_reply(struct v0ctx *x, const struct lvol *lv, bool v2)
+static void v0_replica_reply(struct lvs_call *c, const struct lvol *lv, bool v2)
 {
     struct v0_replica_msg m;
     v0_replica_fill(&m, lv);
-    rpc_reply(x->call, v2 ? &m.r2.base : &m.r.base);
+    rpc_reply(c->call, v2 ? &m.r2.base : &m.r.base);
     free(m.uri);
-    v0_finish(x);
+    lvs_call_finish(c);
 }
 
 static void v0_replica_undone(void *arg, int rc, const char *errmsg)
 {
     (void)errmsg;
     struct v0ctx *x = arg;
-    rpc_fail(x->call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: "
+    rpc_fail(x->c.call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: "
              V0_NVMF_MISSING "%s", x->name, rc ? " (and destroying it again failed)" : "");
-    v0_finish(x);
+    lvs_call_finish(&x->c);
 }
 
 static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *errmsg)
 {
-    struct v0ctx *x = arg;
-    bool v2 = x->req->descriptor == &mayastor__create_replica_request_v2__descriptor;
-    int share = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)x->req)->share
-                   : ((const Mayastor__CreateReplicaRequest *)x->req)->share;
+    struct lvs_call *c = arg;
+    bool v2 = c->req->descriptor == &mayastor__create_replica_request_v2__descriptor;
+    int share = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)c->req)->share
+                   : ((const Mayastor__CreateReplicaRequest *)c->req)->share;
     if (rc) {
         /* v0 reports creation errors as upstream: ENOSPC exhausted, the rest invalid. */
         grpc_status_code code = rc == -ENOSPC ? GRPC_STATUS_RESOURCE_EXHAUSTED
                                 : rc == -EEXIST ? GRPC_STATUS_ALREADY_EXISTS
                                 : rc == -EALREADY ? GRPC_STATUS_ABORTED
                                                   : lvs_grpc_status(rc);
-        v0_fail(x, code, errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail(c, code, errmsg ? errmsg : strerror(-rc));
         return;
     }
     if (share == MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
-        lvol_destroy(lv, v0_replica_undone, x);
+        lvol_destroy(lv, v0_replica_undone, c);
         return;
     }
-    v0_replica_reply(x, lv, v2);
+    v0_replica_reply(c, lv, v2);
 }
 
-static void v0_create_replica_common(struct v0ctx *x, const char *name, const char *uuid,
+static void v0_create_replica_common(struct lvs_call *c, const char *name, const char *uuid,
                                      const char *pool, uint64_t size, bool thin, int share,
                                      bool v2)
 {
@@ -463,7 +415,7 @@ static void v0_create_replica_common(struct v0ctx *x, const char *name, const ch
     if (!l) {
         char msg[LVS_ERRMSG_LEN];
         snprintf(msg, sizeof(msg), "Pool %s not found", pool);
-        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        lvs_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
         return;
     }
     struct bdev *b = bdev_lookup(name);
@@ -472,55 +424,56 @@ static void v0_create_replica_common(struct v0ctx *x, const char *name, const ch
         if (!lv) {
             char msg[LVS_ERRMSG_LEN];
             snprintf(msg, sizeof(msg), "bdev %s is not a lvol", name);
-            v0_fail(x, GRPC_STATUS_INTERNAL, msg);
+            lvs_call_fail(c, GRPC_STATUS_INTERNAL, msg);
             return;
         }
-        v0_replica_reply(x, lv, v2); /* idempotent by name */
+        v0_replica_reply(c, lv, v2); /* idempotent by name */
         return;
     }
     if (share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NONE &&
         share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
         char msg[128];
         snprintf(msg, sizeof(msg), "invalid replica share protocol value: %d", share);
-        v0_fail(x, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        lvs_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
         return;
     }
-    if (!v0_lock(x, l))
+    if (!lvs_call_lock_pool(c, l))
         return;
+    struct v0ctx *x = (struct v0ctx *)c;
     snprintf(x->name, sizeof(x->name), "%.63s", name);
     struct lvol_create_args a = {.name = name, .uuid = uuid, .size = size, .thin = thin};
-    lvol_create(l, &a, v0_replica_created, x);
+    lvol_create(l, &a, v0_replica_created, c);
 }
 
-static void v0_do_create_replica(struct v0ctx *x)
+static void v0_do_create_replica(struct lvs_call *c)
 {
-    const Mayastor__CreateReplicaRequest *r = (const void *)x->req;
-    v0_create_replica_common(x, r->uuid, NULL, r->pool, r->size, r->thin, r->share, false);
+    const Mayastor__CreateReplicaRequest *r = (const void *)c->req;
+    v0_create_replica_common(c, r->uuid, NULL, r->pool, r->size, r->thin, r->share, false);
 }
 
-static void v0_do_create_replica_v2(struct v0ctx *x)
+static void v0_do_create_replica_v2(struct lvs_call *c)
 {
-    const Mayastor__CreateReplicaRequestV2 *r = (const void *)x->req;
-    v0_create_replica_common(x, r->name, r->uuid, r->pool, r->size, r->thin, r->share, true);
+    const Mayastor__CreateReplicaRequestV2 *r = (const void *)c->req;
+    v0_create_replica_common(c, r->name, r->uuid, r->pool, r->size, r->thin, r->share, true);
 }
 
-static void v0_do_destroy_replica(struct v0ctx *x)
+static void v0_do_destroy_replica(struct lvs_call *c)
 {
-    const Mayastor__DestroyReplicaRequest *r = (const void *)x->req;
+    const Mayastor__DestroyReplicaRequest *r = (const void *)c->req;
     struct bdev *b = bdev_lookup(r->uuid);
     if (!b) {
-        v0_empty_done(x, 0, NULL); /* nothing to destroy */
+        v0_empty_done(c, 0, NULL); /* nothing to destroy */
         return;
     }
     struct lvol *lv = lvol_from_bdev(b);
     if (!lv) {
         char msg[LVS_ERRMSG_LEN];
         snprintf(msg, sizeof(msg), "bdev %s is not a lvol", r->uuid);
-        v0_fail(x, GRPC_STATUS_INTERNAL, msg);
+        lvs_call_fail(c, GRPC_STATUS_INTERNAL, msg);
         return;
     }
-    if (v0_lock(x, lv->lvs))
-        lvol_destroy(lv, v0_empty_done, x);
+    if (lvs_call_lock_pool(c, lv->lvs))
+        lvol_destroy(lv, v0_empty_done, c);
 }
 
 /* Every registered lvol, in pool order. */
@@ -541,7 +494,7 @@ static size_t v0_lvols(struct lvol ***out)
     return k;
 }
 
-static void v0_list_replicas_any(struct v0ctx *x, bool v2)
+static void v0_list_replicas_any(struct lvs_call *c, bool v2)
 {
     struct lvol **lvols;
     size_t n = v0_lvols(&lvols);
@@ -552,7 +505,7 @@ static void v0_list_replicas_any(struct v0ctx *x, bool v2)
             free(lvols);
         free(m);
         free(p);
-        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -563,25 +516,25 @@ static void v0_list_replicas_any(struct v0ctx *x, bool v2)
         Mayastor__ListReplicasReplyV2 resp = MAYASTOR__LIST_REPLICAS_REPLY_V2__INIT;
         resp.n_replicas = n;
         resp.replicas = (Mayastor__ReplicaV2 **)p;
-        rpc_reply(x->call, &resp.base);
+        rpc_reply(c->call, &resp.base);
     } else {
         Mayastor__ListReplicasReply resp = MAYASTOR__LIST_REPLICAS_REPLY__INIT;
         resp.n_replicas = n;
         resp.replicas = (Mayastor__Replica **)p;
-        rpc_reply(x->call, &resp.base);
+        rpc_reply(c->call, &resp.base);
     }
     for (size_t i = 0; i < n; i++)
         free(m[i].uri);
     free(m);
     free(p);
     free(lvols);
-    v0_finish(x);
+    lvs_call_finish(c);
 }
 
-static void v0_do_list_replicas(struct v0ctx *x) { v0_list_replicas_any(x, false); }
-static void v0_do_list_replicas_v2(struct v0ctx *x) { v0_list_replicas_any(x, true); }
+static void v0_do_list_replicas(struct lvs_call *c) { v0_list_replicas_any(c, false); }
+static void v0_do_list_replicas_v2(struct lvs_call *c) { v0_list_replicas_any(c, true); }
 
-static void v0_do_stat_replicas(struct v0ctx *x)
+static void v0_do_stat_replicas(struct lvs_call *c)
 {
     struct lvol **lvols;
     size_t n = v0_lvols(&lvols);
@@ -594,7 +547,7 @@ static void v0_do_stat_replicas(struct v0ctx *x)
         free(rs);
         free(st);
         free(p);
-        v0_fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -614,12 +567,12 @@ static void v0_do_stat_replicas(struct v0ctx *x)
     Mayastor__StatReplicasReply resp = MAYASTOR__STAT_REPLICAS_REPLY__INIT;
     resp.n_replicas = n;
     resp.replicas = p;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     free(rs);
     free(st);
     free(p);
     free(lvols);
-    v0_finish(x);
+    lvs_call_finish(c);
 }
 
 static void create_pool(struct rpc_call *c, const ProtobufCMessage *r)

@@ -7,10 +7,12 @@
  * LVM backend in this io-engine). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/env.h"
+#include "grpc/lvs_call.h"
 #include "grpc/rpc.h"
 #include "lvs/lvs.h"
 #include "pool.pb-c.h"
@@ -59,100 +61,65 @@ static void pool_msg_free(struct pool_msg *m)
 /* ---- the call context ---- */
 
 struct pctx {
-    struct rpc_call *call;
-    const ProtobufCMessage *req;
-    void (*fn)(struct pctx *p);
+    struct lvs_call c;      /* first (lvs_call.h) */
     struct pool_msg before; /* GrowPool */
     char name[LVS_NAME_MAX];
 };
+_Static_assert(offsetof(struct pctx, c) == 0, "struct pctx starts with its lvs_call");
 
-static void finish(struct pctx *p)
+/* On lvs_pool_serial, every method exclusive (see above). */
+static void submit(struct rpc_call *call, const ProtobufCMessage *req, lvs_call_fn fn)
 {
-    free(p);
-    lvs_serial_done(&lvs_pool_serial);
+    lvs_call_submit(call, req, &lvs_pool_serial, true, sizeof(struct pctx), fn);
 }
 
-static void fail(struct pctx *p, int rc, const char *msg)
-{
-    rpc_fail(p->call, lvs_grpc_status(rc), "%s", msg ? msg : strerror(-rc));
-    finish(p);
-}
-
-static void run(void *arg)
-{
-    struct pctx *p = arg;
-    if (rpc_call_cancelled(p->call)) {
-        rpc_fail(p->call, GRPC_STATUS_CANCELLED, "%s: cancelled before it ran",
-                 rpc_call_method(p->call));
-        finish(p);
-        return;
-    }
-    p->fn(p);
-}
-
-static void submit(struct rpc_call *call, const ProtobufCMessage *req, void (*fn)(struct pctx *))
-{
-    struct pctx *p = calloc(1, sizeof(*p));
-    if (!p) {
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-        return;
-    }
-    p->call = call;
-    p->req = req;
-    p->fn = fn;
-    if (lvs_serial_submit(&lvs_pool_serial, true, run, p)) {
-        free(p);
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-    }
-}
-
-static void reply_pool(struct pctx *p, const struct lvs *l)
+static void reply_pool(struct lvs_call *c, const struct lvs *l)
 {
     struct pool_msg m;
     pool_msg_fill(&m, l);
-    rpc_reply(p->call, &m.pool.base);
+    rpc_reply(c->call, &m.pool.base);
     pool_msg_free(&m);
-    finish(p);
+    lvs_call_finish(c);
 }
 
 /* The pool type of a request: false (answered) for LVM or an unknown value. */
-static bool lvs_only(struct pctx *p, int pooltype)
+static bool lvs_only(struct lvs_call *c, int pooltype)
 {
     if (pooltype == MAYASTOR__V1__POOL_TYPE__Lvm) {
         if (!g_env.args.enable_lvm)
-            rpc_fail(p->call, GRPC_STATUS_FAILED_PRECONDITION,
+            rpc_fail(c->call, GRPC_STATUS_FAILED_PRECONDITION,
                      "LVM pools are disabled: start the io-engine with --enable-lvm");
         else
-            rpc_fail(p->call, GRPC_STATUS_UNIMPLEMENTED,
+            rpc_fail(c->call, GRPC_STATUS_UNIMPLEMENTED,
                      "LVM pools are not implemented in this io-engine (no LVM backend); "
                      "use pooltype Lvs");
-        finish(p);
+        lvs_call_finish(c);
         return false;
     }
     if (pooltype != MAYASTOR__V1__POOL_TYPE__Lvs) {
-        rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid pooltype provided: %d",
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid pooltype provided: %d",
                  pooltype);
-        finish(p);
+        lvs_call_finish(c);
         return false;
     }
     return true;
 }
 
 /* Disk count and uuid checks shared by Create and Import. */
-static bool check_args(struct pctx *p, size_t n_disks, char **disks,
+static bool check_args(struct lvs_call *c, size_t n_disks, char **disks,
                        const Google__Protobuf__StringValue *uuid)
 {
     if (!n_disks) {
-        rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid argument, missing devices");
-        finish(p);
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid argument, missing devices");
+        lvs_call_finish(c);
         return false;
     }
     if (uuid) {
         uuid_t u;
         if (!uuid->value || uuid_parse(uuid->value, u)) {
-            rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid uuid provided: '%s'",
+            rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid uuid provided: '%s'",
                      uuid->value ? uuid->value : "");
-            finish(p);
+            lvs_call_finish(c);
             return false;
         }
     }
@@ -162,9 +129,9 @@ static bool check_args(struct pctx *p, size_t n_disks, char **disks,
         for (size_t i = 0; i < n_disks && off < sizeof(list); i++)
             off += (size_t)snprintf(list + off, sizeof(list) - off, "%s\"%s\"", i ? ", " : "",
                                     disks[i]);
-        rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid number %zu of devices [%s]",
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid number %zu of devices [%s]",
                  n_disks, list);
-        finish(p);
+        lvs_call_finish(c);
         return false;
     }
     return true;
@@ -174,18 +141,18 @@ static bool check_args(struct pctx *p, size_t n_disks, char **disks,
 
 static void pool_ready(void *arg, int rc, struct lvs *l, const char *errmsg)
 {
-    struct pctx *p = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        fail(p, rc, errmsg);
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
-    reply_pool(p, l);
+    reply_pool(c, l);
 }
 
-static void do_create(struct pctx *p)
+static void do_create(struct lvs_call *c)
 {
-    const Mayastor__V1__CreatePoolRequest *r = (const void *)p->req;
-    if (!lvs_only(p, r->pooltype) || !check_args(p, r->n_disks, r->disks, r->uuid))
+    const Mayastor__V1__CreatePoolRequest *r = (const void *)c->req;
+    if (!lvs_only(c, r->pooltype) || !check_args(c, r->n_disks, r->disks, r->uuid))
         return;
     struct lvs_pool_args a = {
         .name = r->name,
@@ -201,23 +168,23 @@ static void do_create(struct pctx *p)
             MAYASTOR__V1__POOL_METADATA_ARGS___MD_RESV_RATIO_MD_RESV_RATIO) {
         float ratio = r->md_args->md_resv_ratio;
         if (!(ratio > 0) || !isfinite(ratio) || ratio * 100.0f > 1e9f) {
-            rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT,
+            rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT,
                      "pool %s: invalid metadata parameter: md_resv_ratio must be > 0, not %g",
                      r->name, (double)ratio);
-            finish(p);
+            lvs_call_finish(c);
             return;
         }
         a.md_ratio = (uint32_t)(ratio * 100.0f);
         if (!a.md_ratio)
             a.md_ratio = 1;
     }
-    lvs_create_or_import(&a, pool_ready, p);
+    lvs_create_or_import(&a, pool_ready, c);
 }
 
-static void do_import(struct pctx *p)
+static void do_import(struct lvs_call *c)
 {
-    const Mayastor__V1__ImportPoolRequest *r = (const void *)p->req;
-    if (!lvs_only(p, r->pooltype) || !check_args(p, r->n_disks, r->disks, r->uuid))
+    const Mayastor__V1__ImportPoolRequest *r = (const void *)c->req;
+    if (!lvs_only(c, r->pooltype) || !check_args(c, r->n_disks, r->disks, r->uuid))
         return;
     struct lvs_pool_args a = {
         .name = r->name,
@@ -225,13 +192,14 @@ static void do_import(struct pctx *p)
         .disk = r->disks[0],
         .mode = LVS_IMPORT,
     };
-    lvs_create_or_import(&a, pool_ready, p);
+    lvs_create_or_import(&a, pool_ready, c);
 }
 
 /* ---- Destroy / Export / Grow ---- */
 
 /* A pool by name, and uuid when given (both must match, as upstream's finder). */
-static struct lvs *find(struct pctx *p, const char *name, const Google__Protobuf__StringValue *uuid)
+static struct lvs *find(struct lvs_call *c, const char *name,
+                        const Google__Protobuf__StringValue *uuid)
 {
     struct lvs *l = NULL;
     if (uuid) {
@@ -242,47 +210,48 @@ static struct lvs *find(struct pctx *p, const char *name, const Google__Protobuf
         l = lvs_lookup(name ? name : "");
     }
     if (!l) {
-        rpc_fail(p->call, GRPC_STATUS_NOT_FOUND, "pool %s%s%s not found", name ? name : "",
+        rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "pool %s%s%s not found", name ? name : "",
                  uuid ? " with uuid " : "", uuid && uuid->value ? uuid->value : "");
-        finish(p);
+        lvs_call_finish(c);
     }
     return l;
 }
 
 static void empty_done(void *arg, int rc, const char *errmsg)
 {
-    struct pctx *p = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        fail(p, rc, errmsg);
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
-    rpc_reply(p->call, NULL);
-    finish(p);
+    rpc_reply(c->call, NULL);
+    lvs_call_finish(c);
 }
 
-static void do_destroy(struct pctx *p)
+static void do_destroy(struct lvs_call *c)
 {
-    const Mayastor__V1__DestroyPoolRequest *r = (const void *)p->req;
-    struct lvs *l = find(p, r->name, r->uuid);
+    const Mayastor__V1__DestroyPoolRequest *r = (const void *)c->req;
+    struct lvs *l = find(c, r->name, r->uuid);
     if (l)
-        lvs_destroy(l, false, empty_done, p);
+        lvs_destroy(l, false, empty_done, c);
 }
 
-static void do_export(struct pctx *p)
+static void do_export(struct lvs_call *c)
 {
-    const Mayastor__V1__ExportPoolRequest *r = (const void *)p->req;
-    struct lvs *l = find(p, r->name, r->uuid);
+    const Mayastor__V1__ExportPoolRequest *r = (const void *)c->req;
+    struct lvs *l = find(c, r->name, r->uuid);
     if (l)
-        lvs_export(l, empty_done, p);
+        lvs_export(l, empty_done, c);
 }
 
 static void grown(void *arg, int rc, const char *errmsg)
 {
     struct pctx *p = arg;
+    struct lvs_call *c = &p->c;
     struct lvs *l = lvs_lookup(p->name);
     if (rc || !l) {
         pool_msg_free(&p->before);
-        fail(p, rc ? rc : -ENODEV, errmsg);
+        lvs_call_fail_errno(c, rc ? rc : -ENODEV, errmsg);
         return;
     }
     struct pool_msg now;
@@ -290,33 +259,34 @@ static void grown(void *arg, int rc, const char *errmsg)
     Mayastor__V1__GrowPoolResponse resp = MAYASTOR__V1__GROW_POOL_RESPONSE__INIT;
     resp.previous_pool = &p->before.pool;
     resp.current_pool = &now.pool;
-    rpc_reply(p->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     pool_msg_free(&now);
     pool_msg_free(&p->before);
-    finish(p);
+    lvs_call_finish(c);
 }
 
-static void do_grow(struct pctx *p)
+static void do_grow(struct lvs_call *c)
 {
-    const Mayastor__V1__GrowPoolRequest *r = (const void *)p->req;
-    struct lvs *l = find(p, r->name, r->uuid);
+    struct pctx *p = (struct pctx *)c;
+    const Mayastor__V1__GrowPoolRequest *r = (const void *)c->req;
+    struct lvs *l = find(c, r->name, r->uuid);
     if (!l)
         return;
     snprintf(p->name, sizeof(p->name), "%s", l->name);
     pool_msg_fill(&p->before, l); /* its strings are l's, which outlives the grow */
-    lvs_grow(l, grown, p);
+    lvs_grow(l, grown, c);
 }
 
 /* ---- ListPools ---- */
 
-static void do_list(struct pctx *p)
+static void do_list(struct lvs_call *c)
 {
-    const Mayastor__V1__ListPoolOptions *r = (const void *)p->req;
+    const Mayastor__V1__ListPoolOptions *r = (const void *)c->req;
     if (r->pooltype && r->pooltype->value != MAYASTOR__V1__POOL_TYPE__Lvs &&
         r->pooltype->value != MAYASTOR__V1__POOL_TYPE__Lvm) {
-        rpc_fail(p->call, GRPC_STATUS_INVALID_ARGUMENT, "Unknown pool type %d",
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "Unknown pool type %d",
                  r->pooltype->value);
-        finish(p);
+        lvs_call_finish(c);
         return;
     }
     bool none = r->pooltype && r->pooltype->value != MAYASTOR__V1__POOL_TYPE__Lvs;
@@ -326,8 +296,8 @@ static void do_list(struct pctx *p)
     if (!msgs || !ptrs) {
         free(msgs);
         free(ptrs);
-        rpc_fail(p->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-        finish(p);
+        rpc_fail(c->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_finish(c);
         return;
     }
     uuid_t want;
@@ -345,12 +315,12 @@ static void do_list(struct pctx *p)
     Mayastor__V1__ListPoolsResponse resp = MAYASTOR__V1__LIST_POOLS_RESPONSE__INIT;
     resp.n_pools = k;
     resp.pools = ptrs;
-    rpc_reply(p->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     for (size_t i = 0; i < k; i++)
         pool_msg_free(&msgs[i]);
     free(msgs);
     free(ptrs);
-    finish(p);
+    lvs_call_finish(c);
 }
 
 /* ---- handlers ---- */

@@ -8,9 +8,11 @@
  * the replica, cannot share it, destroys it again and answers UNIMPLEMENTED (upstream
  * destroys a replica whose sharing fails). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc/lvs_call.h"
 #include "grpc/rpc.h"
 #include "grpc/v1/replica_msg.h"
 #include "lvs/lvol.h"
@@ -23,105 +25,49 @@
 /* ---- the call context ---- */
 
 struct rctx {
-    struct rpc_call *call;
-    const ProtobufCMessage *req;
-    void (*fn)(struct rctx *x);
-    struct lvs *lvs;              /* the pool whose lock is held, if any */
-    char pool[LVS_NAME_MAX];
-    char uuid[37];                /* the replica created (share=NVMF undo) */
-    int undo_rc;
+    struct lvs_call c; /* first (lvs_call.h) */
+    char uuid[37];     /* the replica created (share=NVMF undo) */
 };
-
-static void finish(struct rctx *x)
-{
-    if (x->pool[0])
-        lvs_name_unlock(x->pool);
-    free(x);
-    lvs_serial_done(&lvs_replica_serial);
-}
-
-static void fail(struct rctx *x, grpc_status_code code, const char *msg)
-{
-    rpc_fail(x->call, code, "%s", msg);
-    finish(x);
-}
-
-static void run(void *arg)
-{
-    struct rctx *x = arg;
-    if (rpc_call_cancelled(x->call)) {
-        rpc_fail(x->call, GRPC_STATUS_CANCELLED, "%s: cancelled before it ran",
-                 rpc_call_method(x->call));
-        finish(x);
-        return;
-    }
-    x->fn(x);
-}
+_Static_assert(offsetof(struct rctx, c) == 0, "struct rctx starts with its lvs_call");
 
 static void submit(struct rpc_call *call, const ProtobufCMessage *req, bool exclusive,
-                   void (*fn)(struct rctx *))
+                   lvs_call_fn fn)
 {
-    struct rctx *x = calloc(1, sizeof(*x));
-    if (!x) {
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-        return;
-    }
-    x->call = call;
-    x->req = req;
-    x->fn = fn;
-    if (lvs_serial_submit(&lvs_replica_serial, exclusive, run, x)) {
-        free(x);
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-    }
+    lvs_call_submit(call, req, &lvs_replica_serial, exclusive, sizeof(struct rctx), fn);
 }
 
-static void reply_replica(struct rctx *x, const struct lvol *lv)
+static void reply_replica(struct lvs_call *c, const struct lvol *lv)
 {
     struct replica_msg *m = calloc(1, sizeof(*m));
     if (!m) {
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     replica_msg_fill(m, lv);
-    rpc_reply(x->call, &m->r.base);
+    rpc_reply(c->call, &m->r.base);
     replica_msg_free(m);
     free(m);
-    finish(x);
-}
-
-/* Takes the try-lock of lv's pool; answers ABORTED and returns false if busy. */
-static bool lock_pool(struct rctx *x, struct lvs *l)
-{
-    int rc = lvs_name_trylock(l->name);
-    if (rc) {
-        rpc_fail(x->call, lvs_grpc_status(rc), "pool %s: lock already held (another operation "
-                 "on it is under way)", l->name);
-        finish(x);
-        return false;
-    }
-    snprintf(x->pool, sizeof(x->pool), "%s", l->name);
-    x->lvs = l;
-    return true;
+    lvs_call_finish(c);
 }
 
 /* The replica with that uuid; answers and returns NULL (NOT_FOUND, with gtm-602 when
  * `destroy`; INTERNAL for a device that is not a replica). */
-static struct lvol *find(struct rctx *x, const char *uuid, bool destroy, bool snapshots)
+static struct lvol *find(struct lvs_call *c, const char *uuid, bool destroy, bool snapshots)
 {
     struct lvol *lv;
     int rc = lvol_lookup_uuid(uuid, &lv);
     if (rc == -ENOTTY) {
-        rpc_fail(x->call, GRPC_STATUS_INTERNAL, "bdev %s is not a lvol", uuid);
-        finish(x);
+        rpc_fail(c->call, GRPC_STATUS_INTERNAL, "bdev %s is not a lvol", uuid);
+        lvs_call_finish(c);
         return NULL;
     }
     if (rc || (!snapshots && lvol_is_snapshot(lv))) {
         if (destroy)
-            rpc_fail_md(x->call, GRPC_STATUS_NOT_FOUND, "gtm-602", "0",
+            rpc_fail_md(c->call, GRPC_STATUS_NOT_FOUND, "gtm-602", "0",
                         "failed to destroy lvol %s: Replica not found", uuid ? uuid : "");
         else
-            rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "Replica %s not found", uuid ? uuid : "");
-        finish(x);
+            rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "Replica %s not found", uuid ? uuid : "");
+        lvs_call_finish(c);
         return NULL;
     }
     return lv;
@@ -133,44 +79,46 @@ static void undone(void *arg, int rc, const char *errmsg)
 {
     struct rctx *x = arg;
     (void)errmsg;
-    rpc_fail(x->call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: " NVMF_MISSING
-             "%s", x->uuid, rc ? " (and destroying it again failed)" : "; it was destroyed again");
-    finish(x);
+    rpc_fail(x->c.call, GRPC_STATUS_UNIMPLEMENTED,
+             "failed to share created replica %s: " NVMF_MISSING "%s", x->uuid,
+             rc ? " (and destroying it again failed)" : "; it was destroyed again");
+    lvs_call_finish(&x->c);
 }
 
 static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
 {
     struct rctx *x = arg;
-    const Mayastor__V1__CreateReplicaRequest *r = (const void *)x->req;
+    struct lvs_call *c = &x->c;
+    const Mayastor__V1__CreateReplicaRequest *r = (const void *)c->req;
     if (rc) {
-        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
     if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
         memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
-        lvol_destroy(lv, undone, x);
+        lvol_destroy(lv, undone, c);
         return;
     }
-    reply_replica(x, lv);
+    reply_replica(c, lv);
 }
 
-static void do_create(struct rctx *x)
+static void do_create(struct lvs_call *c)
 {
-    const Mayastor__V1__CreateReplicaRequest *r = (const void *)x->req;
+    const Mayastor__V1__CreateReplicaRequest *r = (const void *)c->req;
     if (r->share != MAYASTOR__V1__SHARE_PROTOCOL__NONE &&
         r->share != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
-        rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
                  r->share);
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
     struct lvs *l = lvs_lookup_any(r->pooluuid);
     if (!l) {
-        rpc_fail(x->call, GRPC_STATUS_FAILED_PRECONDITION, "Pool %s not found", r->pooluuid);
-        finish(x);
+        rpc_fail(c->call, GRPC_STATUS_FAILED_PRECONDITION, "Pool %s not found", r->pooluuid);
+        lvs_call_finish(c);
         return;
     }
-    if (!lock_pool(x, l))
+    if (!lvs_call_lock_pool(c, l))
         return;
     struct lvol_create_args a = {
         .name = r->name,
@@ -181,25 +129,25 @@ static void do_create(struct rctx *x)
                          ? r->entity_id
                          : NULL,
     };
-    lvol_create(l, &a, created, x);
+    lvol_create(l, &a, created, c);
 }
 
 /* ---- DestroyReplica ---- */
 
 static void empty_done(void *arg, int rc, const char *errmsg)
 {
-    struct rctx *x = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
-    rpc_reply(x->call, NULL);
-    finish(x);
+    rpc_reply(c->call, NULL);
+    lvs_call_finish(c);
 }
 
-static void do_destroy(struct rctx *x)
+static void do_destroy(struct lvs_call *c)
 {
-    const Mayastor__V1__DestroyReplicaRequest *r = (const void *)x->req;
+    const Mayastor__V1__DestroyReplicaRequest *r = (const void *)c->req;
     struct lvs *want = NULL;
     if (r->pool_case == MAYASTOR__V1__DESTROY_REPLICA_REQUEST__POOL_POOL_NAME ||
         r->pool_case == MAYASTOR__V1__DESTROY_REPLICA_REQUEST__POOL_POOL_UUID) {
@@ -207,34 +155,34 @@ static void do_destroy(struct rctx *x)
         const char *id = by_name ? r->pool_name : r->pool_uuid;
         want = by_name ? lvs_lookup(id) : lvs_lookup_uuid(id);
         if (!want) {
-            rpc_fail(x->call, GRPC_STATUS_FAILED_PRECONDITION,
+            rpc_fail(c->call, GRPC_STATUS_FAILED_PRECONDITION,
                      "failed to destroy lvol %s: Pool %s=%s is not loaded", r->uuid,
                      by_name ? "name" : "uuid", id);
-            finish(x);
+            lvs_call_finish(c);
             return;
         }
     }
-    struct lvol *lv = find(x, r->uuid, true, false);
+    struct lvol *lv = find(c, r->uuid, true, false);
     if (!lv)
         return;
     if (want && want != lv->lvs) {
-        rpc_fail(x->call, GRPC_STATUS_ABORTED,
+        rpc_fail(c->call, GRPC_STATUS_ABORTED,
                  "failed to destroy lvol %s: the specified pool %s (%s) does not match the "
                  "replica's pool %s (%s)", r->uuid, want->name, want->uuid_str, lv->lvs->name,
                  lv->lvs->uuid_str);
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
-    if (lock_pool(x, lv->lvs))
-        lvol_destroy(lv, empty_done, x);
+    if (lvs_call_lock_pool(c, lv->lvs))
+        lvol_destroy(lv, empty_done, c);
 }
 
 /* ---- ResizeReplica / SetReplicaEntityId ---- */
 
 static void replica_done(void *arg, int rc, const char *errmsg)
 {
-    struct rctx *x = arg;
-    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)x->req;
+    struct lvs_call *c = arg;
+    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)c->req;
     if (rc) {
         grpc_status_code code = GRPC_STATUS_INTERNAL;
         switch (-rc) {
@@ -253,50 +201,50 @@ static void replica_done(void *arg, int rc, const char *errmsg)
             code = GRPC_STATUS_ABORTED;
             break;
         }
-        fail(x, code, errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail(c, code, errmsg ? errmsg : strerror(-rc));
         return;
     }
     struct lvol *lv;
     if (lvol_lookup_uuid(r->uuid, &lv)) {
-        fail(x, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
         return;
     }
-    reply_replica(x, lv);
+    reply_replica(c, lv);
 }
 
-static void do_resize(struct rctx *x)
+static void do_resize(struct lvs_call *c)
 {
-    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)x->req;
-    struct lvol *lv = find(x, r->uuid, false, true);
-    if (lv && lock_pool(x, lv->lvs))
-        lvol_resize(lv, r->requested_size, replica_done, x);
+    const Mayastor__V1__ResizeReplicaRequest *r = (const void *)c->req;
+    struct lvol *lv = find(c, r->uuid, false, true);
+    if (lv && lvs_call_lock_pool(c, lv->lvs))
+        lvol_resize(lv, r->requested_size, replica_done, c);
 }
 
 static void entity_done(void *arg, int rc, const char *errmsg)
 {
-    struct rctx *x = arg;
-    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)x->req;
+    struct lvs_call *c = arg;
+    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)c->req;
     if (rc) {
         /* The property could not be persisted (behaviour §10: DATA_LOSS). */
-        fail(x, rc == -EALREADY ? GRPC_STATUS_ABORTED : GRPC_STATUS_DATA_LOSS,
-             errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail(c, rc == -EALREADY ? GRPC_STATUS_ABORTED : GRPC_STATUS_DATA_LOSS,
+                      errmsg ? errmsg : strerror(-rc));
         return;
     }
     struct lvol *lv;
     if (lvol_lookup_uuid(r->uuid, &lv)) {
-        fail(x, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
         return;
     }
-    reply_replica(x, lv);
+    reply_replica(c, lv);
 }
 
-static void do_set_entity(struct rctx *x)
+static void do_set_entity(struct lvs_call *c)
 {
-    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)x->req;
-    struct lvol *lv = find(x, r->uuid, false, true);
-    if (lv && lock_pool(x, lv->lvs))
+    const Mayastor__V1__SetReplicaEntityIdRequest *r = (const void *)c->req;
+    struct lvol *lv = find(c, r->uuid, false, true);
+    if (lv && lvs_call_lock_pool(c, lv->lvs))
         lvol_set_property(lv, LVOL_XATTR_ENTITY_ID, r->entity_id ? r->entity_id : "", true,
-                          entity_done, x);
+                          entity_done, c);
 }
 
 /* ---- ListReplicas ---- */
@@ -306,16 +254,16 @@ static bool str_filter(const Google__Protobuf__StringValue *f, const char *v)
     return !f || !strcmp(f->value ? f->value : "", v);
 }
 
-static void do_list(struct rctx *x)
+static void do_list(struct lvs_call *c)
 {
-    const Mayastor__V1__ListReplicaOptions *r = (const void *)x->req;
+    const Mayastor__V1__ListReplicaOptions *r = (const void *)c->req;
     bool lvs_wanted = !r->n_pooltypes;
     for (size_t i = 0; i < r->n_pooltypes; i++) {
         if (r->pooltypes[i] != MAYASTOR__V1__POOL_TYPE__Lvs &&
             r->pooltypes[i] != MAYASTOR__V1__POOL_TYPE__Lvm) {
-            rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid pool type %d",
+            rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid pool type %d",
                      r->pooltypes[i]);
-            finish(x);
+            lvs_call_finish(c);
             return;
         }
         lvs_wanted |= r->pooltypes[i] == MAYASTOR__V1__POOL_TYPE__Lvs;
@@ -328,7 +276,7 @@ static void do_list(struct rctx *x)
     if (!msgs || !ptrs) {
         free(msgs);
         free(ptrs);
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     const Mayastor__V1__ListReplicaOptions__Query *q = r->query;
@@ -353,12 +301,12 @@ static void do_list(struct rctx *x)
     Mayastor__V1__ListReplicasResponse resp = MAYASTOR__V1__LIST_REPLICAS_RESPONSE__INIT;
     resp.n_replicas = k;
     resp.replicas = ptrs;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     for (size_t i = 0; i < k; i++)
         replica_msg_free(&msgs[i]);
     free(msgs);
     free(ptrs);
-    finish(x);
+    lvs_call_finish(c);
 }
 
 /* ---- handlers ---- */

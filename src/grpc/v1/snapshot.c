@@ -11,10 +11,12 @@
  * unknown snapshot is NOT_FOUND; ListSnapshot of an unknown snapshot or source replica
  * is an empty list. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
+#include "grpc/lvs_call.h"
 #include "grpc/rpc.h"
 #include "grpc/v1/replica_msg.h"
 #include "lvs/lvol.h"
@@ -58,71 +60,20 @@ static void info_fill(struct info_msg *x, const struct lvol *snap)
     m->discarded_snapshot = i->discarded;
 }
 
-/* ---- the call context (as replica.c) ---- */
+/* ---- the call context ---- */
 
 struct sctx {
-    struct rpc_call *call;
-    const ProtobufCMessage *req;
-    void (*fn)(struct sctx *x);
-    char pool[LVS_NAME_MAX]; /* the pool whose lock is held, "" if none */
-    char uuid[37];           /* the replica of a snapshot */
+    struct lvs_call c; /* first (lvs_call.h) */
+    char uuid[37];     /* the replica of a snapshot */
     bool deleted;
 };
+_Static_assert(offsetof(struct sctx, c) == 0, "struct sctx starts with its lvs_call");
 
-static void finish(struct sctx *x)
-{
-    if (x->pool[0])
-        lvs_name_unlock(x->pool);
-    free(x);
-    lvs_serial_done(&lvs_replica_serial);
-}
-
-static void fail(struct sctx *x, grpc_status_code code, const char *msg)
-{
-    rpc_fail(x->call, code, "%s", msg);
-    finish(x);
-}
-
-static void run(void *arg)
-{
-    struct sctx *x = arg;
-    if (rpc_call_cancelled(x->call)) {
-        rpc_fail(x->call, GRPC_STATUS_CANCELLED, "%s: cancelled before it ran",
-                 rpc_call_method(x->call));
-        finish(x);
-        return;
-    }
-    x->fn(x);
-}
-
+/* On lvs_replica_serial, as the ReplicaRpc. */
 static void submit(struct rpc_call *call, const ProtobufCMessage *req, bool exclusive,
-                   void (*fn)(struct sctx *))
+                   lvs_call_fn fn)
 {
-    struct sctx *x = calloc(1, sizeof(*x));
-    if (!x) {
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-        return;
-    }
-    x->call = call;
-    x->req = req;
-    x->fn = fn;
-    if (lvs_serial_submit(&lvs_replica_serial, exclusive, run, x)) {
-        free(x);
-        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
-    }
-}
-
-static bool lock_pool(struct sctx *x, struct lvs *l)
-{
-    int rc = lvs_name_trylock(l->name);
-    if (rc) {
-        rpc_fail(x->call, lvs_grpc_status(rc), "pool %s: lock already held (another operation "
-                 "on it is under way)", l->name);
-        finish(x);
-        return false;
-    }
-    snprintf(x->pool, sizeof(x->pool), "%s", l->name);
-    return true;
+    lvs_call_submit(call, req, &lvs_replica_serial, exclusive, sizeof(struct sctx), fn);
 }
 
 static bool empty(const char *s) { return !s || !*s; }
@@ -132,13 +83,14 @@ static bool empty(const char *s) { return !s || !*s; }
 static void snapshot_made(void *arg, int rc, struct lvol *snap, const char *errmsg)
 {
     struct sctx *x = arg;
+    struct lvs_call *c = &x->c;
     if (rc) {
-        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
     struct info_msg *im = calloc(1, sizeof(*im));
     if (!im) {
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     info_fill(im, snap);
@@ -146,40 +98,41 @@ static void snapshot_made(void *arg, int rc, struct lvol *snap, const char *errm
         MAYASTOR__V1__CREATE_REPLICA_SNAPSHOT_RESPONSE__INIT;
     resp.replica_uuid = x->uuid;
     resp.snapshot = &im->m;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     free(im);
-    finish(x);
+    lvs_call_finish(c);
 }
 
-static void do_create(struct sctx *x)
+static void do_create(struct lvs_call *c)
 {
-    const Mayastor__V1__CreateReplicaSnapshotRequest *r = (const void *)x->req;
+    struct sctx *x = (struct sctx *)c;
+    const Mayastor__V1__CreateReplicaSnapshotRequest *r = (const void *)c->req;
     const char *missing = empty(r->snapshot_name) ? "snapshot_name"
                           : empty(r->entity_id)   ? "entity_id"
                           : empty(r->txn_id)      ? "txn_id"
                           : empty(r->snapshot_uuid) ? "snapshot_uuid"
                                                     : NULL;
     if (missing) {
-        rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT,
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT,
                  "invalid snapshot parameters for replica %s: %s is required",
                  r->replica_uuid ? r->replica_uuid : "", missing);
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
     struct lvol *lv;
     int rc = lvol_lookup_uuid(r->replica_uuid, &lv);
     if (rc == -ENOTTY) {
-        rpc_fail(x->call, GRPC_STATUS_INTERNAL, "bdev %s is not a lvol", r->replica_uuid);
-        finish(x);
+        rpc_fail(c->call, GRPC_STATUS_INTERNAL, "bdev %s is not a lvol", r->replica_uuid);
+        lvs_call_finish(c);
         return;
     }
     if (rc || lvol_is_snapshot(lv)) {
-        rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "Replica %s not found",
+        rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "Replica %s not found",
                  r->replica_uuid ? r->replica_uuid : "");
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
-    if (!lock_pool(x, lv->lvs))
+    if (!lvs_call_lock_pool(c, lv->lvs))
         return;
     memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
     struct lvol_snapshot_args a = {
@@ -188,7 +141,7 @@ static void do_create(struct sctx *x)
         .entity_id = r->entity_id,
         .txn_id = r->txn_id,
     };
-    lvol_snapshot_create(lv, &a, snapshot_made, x);
+    lvol_snapshot_create(lv, &a, snapshot_made, c);
 }
 
 /* ---- ListSnapshot ---- */
@@ -208,9 +161,9 @@ static bool query_keeps(const Mayastor__V1__ListSnapshotsRequest__Query *q,
     return true;
 }
 
-static void do_list(struct sctx *x)
+static void do_list(struct lvs_call *c)
 {
-    const Mayastor__V1__ListSnapshotsRequest *r = (const void *)x->req;
+    const Mayastor__V1__ListSnapshotsRequest *r = (const void *)c->req;
     bool by_snap = r->_snapshot_uuid_case ==
                    MAYASTOR__V1__LIST_SNAPSHOTS_REQUEST___SNAPSHOT_UUID_SNAPSHOT_UUID;
     bool by_src = r->_source_uuid_case ==
@@ -221,7 +174,7 @@ static void do_list(struct sctx *x)
     struct lvol **cand = calloc(n ? n : 1, sizeof(*cand));
     size_t k = 0;
     if (!cand) {
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     if (by_snap) {
@@ -259,7 +212,7 @@ static void do_list(struct sctx *x)
         free(cand);
         free(msgs);
         free(ptrs);
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     size_t m = 0;
@@ -273,30 +226,31 @@ static void do_list(struct sctx *x)
     Mayastor__V1__ListSnapshotsResponse resp = MAYASTOR__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
     resp.n_snapshots = m;
     resp.snapshots = ptrs;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     free(cand);
     free(msgs);
     free(ptrs);
-    finish(x);
+    lvs_call_finish(c);
 }
 
 /* ---- DestroySnapshot ---- */
 
 static void snapshot_destroyed(void *arg, int rc, const char *errmsg)
 {
-    struct sctx *x = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        fail(x, rc == -EBUSY ? GRPC_STATUS_FAILED_PRECONDITION : lvs_grpc_status(rc),
-             errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail(c, rc == -EBUSY ? GRPC_STATUS_FAILED_PRECONDITION : lvs_grpc_status(rc),
+                      errmsg ? errmsg : strerror(-rc));
         return;
     }
-    rpc_reply(x->call, NULL);
-    finish(x);
+    rpc_reply(c->call, NULL);
+    lvs_call_finish(c);
 }
 
-static void do_destroy(struct sctx *x)
+static void do_destroy(struct lvs_call *c)
 {
-    const Mayastor__V1__DestroySnapshotRequest *r = (const void *)x->req;
+    struct sctx *x = (struct sctx *)c;
+    const Mayastor__V1__DestroySnapshotRequest *r = (const void *)c->req;
     struct lvs *want = NULL;
     if (r->pool_case == MAYASTOR__V1__DESTROY_SNAPSHOT_REQUEST__POOL_POOL_NAME ||
         r->pool_case == MAYASTOR__V1__DESTROY_SNAPSHOT_REQUEST__POOL_POOL_UUID) {
@@ -304,87 +258,87 @@ static void do_destroy(struct sctx *x)
         const char *id = by_name ? r->pool_name : r->pool_uuid;
         want = by_name ? lvs_lookup(id) : lvs_lookup_uuid(id);
         if (!want) {
-            rpc_fail(x->call, GRPC_STATUS_NOT_FOUND,
+            rpc_fail(c->call, GRPC_STATUS_NOT_FOUND,
                      "failed to destroy snapshot %s: pool %s=%s is not loaded", r->snapshot_uuid,
                      by_name ? "name" : "uuid", id);
-            finish(x);
+            lvs_call_finish(c);
             return;
         }
     }
     struct lvol *s = lvol_snapshot_lookup(r->snapshot_uuid);
     if (!s) {
-        rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found",
+        rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found",
                  r->snapshot_uuid ? r->snapshot_uuid : "");
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
     if (want && want != s->lvs) {
-        rpc_fail(x->call, GRPC_STATUS_ABORTED,
+        rpc_fail(c->call, GRPC_STATUS_ABORTED,
                  "failed to destroy snapshot %s: the specified pool %s (%s) does not match the "
                  "snapshot's pool %s (%s)", r->snapshot_uuid, want->name, want->uuid_str,
                  s->lvs->name, s->lvs->uuid_str);
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
-    if (lock_pool(x, s->lvs))
-        lvol_snapshot_destroy(s, &x->deleted, snapshot_destroyed, x);
+    if (lvs_call_lock_pool(c, s->lvs))
+        lvol_snapshot_destroy(s, &x->deleted, snapshot_destroyed, c);
 }
 
 /* ---- CreateSnapshotClone / ListSnapshotClone ---- */
 
 static void clone_made(void *arg, int rc, struct lvol *lv, const char *errmsg)
 {
-    struct sctx *x = arg;
+    struct lvs_call *c = arg;
     if (rc) {
-        fail(x, lvs_grpc_status(rc), errmsg ? errmsg : strerror(-rc));
+        lvs_call_fail_errno(c, rc, errmsg);
         return;
     }
     struct replica_msg *m = calloc(1, sizeof(*m));
     if (!m) {
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     replica_msg_fill(m, lv);
-    rpc_reply(x->call, &m->r.base);
+    rpc_reply(c->call, &m->r.base);
     replica_msg_free(m);
     free(m);
-    finish(x);
+    lvs_call_finish(c);
 }
 
-static void do_clone(struct sctx *x)
+static void do_clone(struct lvs_call *c)
 {
-    const Mayastor__V1__CreateSnapshotCloneRequest *r = (const void *)x->req;
+    const Mayastor__V1__CreateSnapshotCloneRequest *r = (const void *)c->req;
     const char *missing = empty(r->clone_name) ? "clone_name"
                           : empty(r->clone_uuid) ? "clone_uuid"
                                                  : NULL;
     if (missing) {
-        rpc_fail(x->call, GRPC_STATUS_INVALID_ARGUMENT,
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT,
                  "invalid clone parameters for snapshot %s: %s is required",
                  r->snapshot_uuid ? r->snapshot_uuid : "", missing);
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
     struct lvol *s = lvol_snapshot_lookup(r->snapshot_uuid);
     if (!s || lvol_is_discarded(s)) {
-        rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found%s",
+        rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found%s",
                  r->snapshot_uuid ? r->snapshot_uuid : "",
                  s ? " (it is discarded)" : "");
-        finish(x);
+        lvs_call_finish(c);
         return;
     }
-    if (lock_pool(x, s->lvs))
-        lvol_clone_create(s, r->clone_name, r->clone_uuid, clone_made, x);
+    if (lvs_call_lock_pool(c, s->lvs))
+        lvol_clone_create(s, r->clone_name, r->clone_uuid, clone_made, c);
 }
 
-static void do_list_clones(struct sctx *x)
+static void do_list_clones(struct lvs_call *c)
 {
-    const Mayastor__V1__ListSnapshotCloneRequest *r = (const void *)x->req;
+    const Mayastor__V1__ListSnapshotCloneRequest *r = (const void *)c->req;
     size_t n = 0;
     for (struct lvs *l = lvs_first(); l; l = lvs_next(l))
         n += l->n_lvols;
     struct lvol **v = calloc(n ? n : 1, sizeof(*v));
     if (!v) {
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     size_t k = 0;
@@ -393,9 +347,9 @@ static void do_list_clones(struct sctx *x)
         struct lvol *s = lvol_snapshot_lookup(r->snapshot_uuid);
         if (!s) {
             free(v);
-            rpc_fail(x->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found",
+            rpc_fail(c->call, GRPC_STATUS_NOT_FOUND, "snapshot %s not found",
                      r->snapshot_uuid ? r->snapshot_uuid : "");
-            finish(x);
+            lvs_call_finish(c);
             return;
         }
         k = lvol_snapshot_clones(s, v, n);
@@ -413,7 +367,7 @@ static void do_list_clones(struct sctx *x)
         free(v);
         free(msgs);
         free(ptrs);
-        fail(x, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        lvs_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
         return;
     }
     for (size_t i = 0; i < k; i++) {
@@ -423,13 +377,13 @@ static void do_list_clones(struct sctx *x)
     Mayastor__V1__ListSnapshotCloneResponse resp = MAYASTOR__V1__LIST_SNAPSHOT_CLONE_RESPONSE__INIT;
     resp.n_replicas = k;
     resp.replicas = ptrs;
-    rpc_reply(x->call, &resp.base);
+    rpc_reply(c->call, &resp.base);
     for (size_t i = 0; i < k; i++)
         replica_msg_free(&msgs[i]);
     free(v);
     free(msgs);
     free(ptrs);
-    finish(x);
+    lvs_call_finish(c);
 }
 
 /* ---- handlers ---- */
