@@ -14,6 +14,8 @@ PKGS=(
   # tests
   libcmocka-dev python3 python3-grpcio python3-protobuf python3-pytest protobuf-compiler-grpc
   util-linux e2fsprogs udev
+  # QEMU guest tests (tests/qemu): a Linux NVMe/TCP initiator/target in a TCG guest
+  qemu-system-x86 busybox-static nvme-cli kmod cpio gzip netcat-openbsd
 )
 
 if [ "$(id -u)" -ne 0 ]; then
