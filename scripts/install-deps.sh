@@ -10,7 +10,7 @@ PKGS=(
   # API: gRPC core + protobuf-c
   libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   # I/O, ids, host devices, JSON, CRC32C
-  liburing-dev libaio-dev uuid-dev libudev-dev libblkid-dev libjansson-dev libyaml-dev libisal-dev
+  liburing-dev libaio-dev uuid-dev libudev-dev libblkid-dev libjansson-dev libyaml-dev libisal-dev libssl-dev
   # tests
   libcmocka-dev python3 python3-grpcio python3-protobuf python3-pytest protobuf-compiler-grpc
   util-linux e2fsprogs udev

@@ -64,6 +64,7 @@ void bdev_free(struct bdev *b)
     free(b->name);
     free(b->product_name);
     free(b->claimed_by);
+    free(b->shared_uri);
     free(b);
 }
 
@@ -805,5 +806,7 @@ char *bdev_uri(const struct bdev *b)
 char *bdev_share_uri(const struct bdev *b)
 {
     char *out;
+    if (b->shared_uri)
+        return strdup(b->shared_uri);
     return asprintf(&out, "bdev:///%s", b->name) < 0 ? NULL : out;
 }

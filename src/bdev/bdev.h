@@ -114,6 +114,7 @@ struct bdev {
 
     /* owned by the layer */
     char *claimed_by; /* module holding the exclusive claim, NULL if none */
+    char *shared_uri; /* where the NVMe-oF target shares it (set by the target), or NULL */
     int open_count;
     bool unregistering;
     /* [i] is created and destroyed by reactor i; the primary reads it for statistics. */
@@ -200,5 +201,6 @@ void bdev_reset_stats(struct bdev *b, void (*done)(void *arg), void *arg);
 /* The device's URI as upstream reports it: its creation URI with uuid=<uuid> appended
  * if absent (allocated; "" if it was not created from a URI). */
 char *bdev_uri(const struct bdev *b);
-/* "bdev:///<name>", the share URI of an unshared device (allocated). */
+/* The share URI (allocated): where the NVMe-oF target shares the device, else
+ * "bdev:///<name>". */
 char *bdev_share_uri(const struct bdev *b);

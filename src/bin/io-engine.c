@@ -25,6 +25,7 @@
 #include "grpc/server.h"
 #include "jsonrpc/jsonrpc.h"
 #include "lvs/lvs.h"
+#include "nvmf/nvmf.h"
 #include "version.h"
 
 #define GRPC_SHUTDOWN_GRACE_MS 5000
@@ -58,11 +59,34 @@ static void devices_stop(void *arg)
     bdev_unregister_all(devices_gone, NULL);
 }
 
-static void jsonrpc_stopped(void *arg)
+static void nvmf_stopped(void *arg)
 {
     (void)arg;
     /* Pools are exported (not destroyed) first, as upstream does on SIGTERM. */
     lvs_export_all(devices_stop, NULL);
+}
+
+static void jsonrpc_stopped(void *arg)
+{
+    (void)arg;
+    /* Hosts are disconnected before the devices they use go away. */
+    nvmf_target_stop(nvmf_stopped, NULL);
+}
+
+/* The NVMe-oF target, unless nexus_opts.nvmf_enable is false. */
+static int start_nvmf(char *err, size_t errlen)
+{
+    json_t *nx = json_object_get(g_env.config.config, "nexus_opts");
+    json_t *en = json_object_get(nx, "nvmf_enable");
+    if (en && json_is_false(en)) {
+        log_info("nvmf: the NVMe-oF target is disabled (nexus_opts.nvmf_enable: false)");
+        return 0;
+    }
+    struct nvmf_target_opts o;
+    int rc = nvmf_target_opts_from_env(&o, err, errlen);
+    if (!rc)
+        rc = nvmf_target_start(&o, err, errlen);
+    return rc;
 }
 
 static void grpc_stopped(void *arg)
@@ -117,6 +141,11 @@ static void app_start(void *arg)
                  a->persistent_store);
 
     if (jsonrpc_server_start(a->rpc_socket, err, sizeof(err))) {
+        log_error("%s", err);
+        app_shutdown(1);
+        return;
+    }
+    if (start_nvmf(err, sizeof(err))) {
         log_error("%s", err);
         app_shutdown(1);
         return;

@@ -339,6 +339,8 @@ grpc_status_code rpc_status_from_errno(int err)
         return GRPC_STATUS_CANCELLED;
     case ETIMEDOUT:
         return GRPC_STATUS_DEADLINE_EXCEEDED;
+    case ESHUTDOWN:
+        return GRPC_STATUS_UNAVAILABLE;
     default:
         return GRPC_STATUS_INTERNAL;
     }

@@ -8,6 +8,7 @@
 #include "jsonrpc.h"
 #include "lvs/lvs.h"
 #include "lvs/snapshot.h"
+#include "nvmf/nvmf.h"
 #include "version.h"
 
 static void rpc_get_methods(struct jsonrpc_request *req, json_t *params)
@@ -76,5 +77,7 @@ const struct jsonrpc_method *const jsonrpc_methods[] = {
     &lvs_rpc_m_get_xattrs, &lvs_rpc_m_set_property,
     /* snapshots and clones (lvs/snapshot_rpc.c) */
     &lvs_rpc_m_snapshot, &lvs_rpc_m_clone,
+    /* the NVMe-oF target (nvmf/nvmf_rpc.c) */
+    &nvmf_rpc_m_get_subsystems,
     NULL,
 };

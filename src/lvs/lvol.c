@@ -1,6 +1,8 @@
 /* Logical volumes: the lvol block-device backend, replica create/destroy/resize, the
  * persistent properties and what the control surfaces report (behaviour §4). */
 #include "lvol.h"
+#include "lvol_share.h"
+#include "nvmf/nvmf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -356,6 +358,8 @@ void lvol_get_usage(const struct lvol *lv, struct lvol_usage *u)
 char *lvol_share_uri(const struct lvol *lv)
 {
     char *s;
+    if (lv->bdev && lv->bdev->shared_uri)
+        return strdup(lv->bdev->shared_uri);
     if (asprintf(&s, "bdev:///%s?uuid=%s", lv->name, lv->uuid_str) < 0)
         return NULL;
     return s;
@@ -457,6 +461,19 @@ struct unload_ctx {
 
 static void unload_next(struct unload_ctx *u);
 
+static void unload_unshared(void *arg, int rc, const char *errmsg)
+{
+    struct unload_ctx *u = arg;
+    if (rc) {
+        log_error("pool %s: cannot stop sharing lvol %s: %s", u->lvs->name, u->cur->name,
+                  errmsg ? errmsg : strerror(-rc));
+        u->done(u->arg, rc);
+        free(u);
+        return;
+    }
+    unload_next(u);
+}
+
 static void unload_unregistered(void *arg, int rc)
 {
     struct unload_ctx *u = arg;
@@ -483,6 +500,10 @@ static void unload_next(struct unload_ctx *u)
         return;
     }
     u->cur = lv;
+    if (lvol_is_shared(lv)) {
+        lvol_stop_sharing(lv, unload_unshared, u);
+        return;
+    }
     int rc = bdev_unregister(lv->bdev, unload_unregistered, u);
     if (rc) {
         log_error("pool %s: cannot remove the device of lvol %s: %s", u->lvs->name, lv->name,
@@ -679,6 +700,17 @@ static void destroy_deleted(void *arg, int rc)
     purge_candidate(x);
 }
 
+static void destroy_unshared(void *arg, int rc, const char *errmsg)
+{
+    struct destroy_ctx *x = arg;
+    struct lvol *lv = lvol_lookup_name(x->name);
+    if (rc || !lv) {
+        destroy_answer(x, rc ? rc : -ENOENT, errmsg);
+        return;
+    }
+    lvol_delete(lv, destroy_deleted, x);
+}
+
 void lvol_destroy(struct lvol *lv, lvs_done_cb cb, void *arg)
 {
     struct destroy_ctx *x = calloc(1, sizeof(*x));
@@ -693,8 +725,8 @@ void lvol_destroy(struct lvol *lv, lvs_done_cb cb, void *arg)
     memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
     memcpy(x->pool_uuid, lv->lvs->uuid_str, sizeof(x->pool_uuid));
     parent_uuid(lv, x->snap_uuid);
-    /* Always unshared first; not shared (no NVMe-oF target yet), so nothing to undo. */
-    lvol_delete(lv, destroy_deleted, x);
+    /* Always unshared first (upstream destroys shared replicas too). */
+    lvol_unshare(lv, destroy_unshared, x);
 }
 
 /* ---- create ---- */
@@ -912,6 +944,7 @@ static void resized(void *arg, int rc)
         if (lv->bdev)
             lv->bdev->num_blocks = bs_blob_num_io_units(lv->blob);
         log_info("resized lvol %s to %" PRIu64 " bytes", lv->name, lvol_size(lv));
+        nvmf_bdev_resized(lv->name); /* hosts of a shared replica are told */
     } else {
         lvs_errf(e, sizeof(e), "failed to resize lvol %s to %" PRIu64 " bytes: %s", lv->name,
                  r->size, rc == -ENOSPC ? "not enough space" : strerror(-rc));

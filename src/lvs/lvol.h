@@ -106,7 +106,8 @@ struct lvol_usage {
     uint64_t allocated_bytes_snapshot_from_clone;
 };
 void lvol_get_usage(const struct lvol *lv, struct lvol_usage *u);
-/* "bdev:///<name>?uuid=<uuid>" while unshared (allocated). */
+/* Its share URI (allocated): the NVMe-oF one while shared, else
+ * "bdev:///<name>?uuid=<uuid>". */
 char *lvol_share_uri(const struct lvol *lv);
 
 /* ---- for snapshot.c ---- */

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/reactor.h"
 #include "lvol.h"
+#include "lvol_share.h"
 
 static struct lvs *g_pools;
 
@@ -488,13 +489,8 @@ static void import_loaded(struct cctx *c)
     c->bs = NULL; /* owned by the pool now */
     c->desc = NULL;
     pool_add(l);
-    for (struct lvol *lv = l->lvols; lv; lv = lv->next) {
-        char shared[8];
-        if (!lvol_get_property(lv, LVOL_XATTR_SHARED, shared, sizeof(shared)) &&
-            !strcmp(shared, "true"))
-            log_warn("replica %s of pool %s is marked shared: not re-shared, the NVMe-oF target "
-                     "is not built", lv->name, l->name);
-    }
+    for (struct lvol *lv = l->lvols; lv; lv = lv->next)
+        lvol_reshare(lv);
     lvol_purge_discarded(l, import_purged, c);
 }
 
@@ -902,7 +898,7 @@ static void export_or_destroy(struct lvs *l, bool destroy, bool keep_disk, lvs_d
     memcpy(x->uuid_str, l->uuid_str, sizeof(x->uuid_str));
     x->disk_uri = creation_uri(l->base);
     for (struct lvol *lv = l->lvols; lv; lv = lv->next)
-        if (lv->bdev && lv->bdev->open_count) {
+        if (lv->bdev && lv->bdev->open_count > (lvol_is_shared(lv) ? 1 : 0)) {
             x->rc = -EBUSY;
             lvs_errf(x->err, sizeof(x->err), "failed to %s pool %s: replica %s is in use",
                      destroy ? "destroy" : "export", l->name, lv->name);
@@ -911,7 +907,8 @@ static void export_or_destroy(struct lvs *l, bool destroy, bool keep_disk, lvs_d
         }
     log_info("pool %s: %s", l->name, destroy ? "destroying" : "exporting");
     l->unloading = true;
-    /* Not shared over NVMe-oF (no target yet): nothing to unshare; on-disk flags stay. */
+    /* Shared replicas stop being shared first (lvol_unload_all); on export their "shared"
+     * property stays, so the next import shares them again. */
     lvol_unload_all(l, lvols_unloaded, x);
 }
 

@@ -47,22 +47,21 @@ BUILT = {
     "mayastor.v1.HostRpc": {"GetMayastorInfo", "ListBlockDevices", "GetMayastorResourceUsage",
                             "ListNvmeControllers", "StatNvmeController"},
     "mayastor.v1.JsonRpc": {"JsonRpcCall"},
-    # Share/Unshare wait for the NVMe-oF target.
-    "mayastor.v1.BdevRpc": {"Create", "Destroy", "List"},
+    "mayastor.v1.BdevRpc": {"Create", "Destroy", "List", "Share", "Unshare"},
     "mayastor.v1.PoolRpc": {"CreatePool", "DestroyPool", "ExportPool", "ImportPool", "ListPools",
                             "GrowPool"},
-    # ShareReplica/UnshareReplica wait for the NVMe-oF target.
     "mayastor.v1.ReplicaRpc": {"CreateReplica", "DestroyReplica", "ListReplicas", "ResizeReplica",
-                               "SetReplicaEntityId"},
+                               "SetReplicaEntityId", "ShareReplica", "UnshareReplica"},
     # CreateNexusSnapshot waits for the nexus.
     "mayastor.v1.SnapshotRpc": {"CreateReplicaSnapshot", "ListSnapshot", "DestroySnapshot",
                                 "CreateSnapshotClone", "ListSnapshotClone"},
     "mayastor.Mayastor": {"GetMayastorInfo", "ListBlockDevices", "GetResourceUsage",
                           "ListNvmeControllers", "StatNvmeControllers", "CreatePool",
                           "DestroyPool", "ListPools", "CreateReplica", "CreateReplicaV2",
-                          "DestroyReplica", "ListReplicas", "ListReplicasV2", "StatReplicas"},
+                          "DestroyReplica", "ListReplicas", "ListReplicasV2", "StatReplicas",
+                          "ShareReplica"},
     "mayastor.JsonRpc": {"JsonRpcCall"},
-    "mayastor.BdevRpc": {"List", "Create", "Destroy"},
+    "mayastor.BdevRpc": {"List", "Create", "Destroy", "Share", "Unshare"},
 }
 
 STREAMING = {("mayastor.v1.TestRpc", "WipeReplica")}

@@ -59,13 +59,30 @@ def wait_port(host, port, proc, timeout=15.0):
 class Engine:
     """One io-engine process. stop() sends SIGTERM and checks a clean exit."""
 
-    def __init__(self, args=(), env=None, host="127.0.0.1", port=None, tmpdir=None):
+    def __init__(self, args=(), env=None, host="127.0.0.1", port=None, tmpdir=None,
+                 nvmf_ports=True):
         self.host = host
         self.port = port or free_port()
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="ioe-")
         self.sock = os.path.join(self.tmpdir, "engine.sock")
         self.log_path = os.path.join(self.tmpdir, "engine.log")
         self.args = ["--grpc-ip", host, "--grpc-port", str(self.port), "-r", self.sock] + list(args)
+        # Each daemon gets NVMe-oF ports of its own (several run side by side), through a
+        # config file unless the test brings its own.
+        self.nvmf_port = self.nexus_port = None
+        if "-y" not in args and nvmf_ports:
+            if nvmf_ports is True:
+                a = free_port()
+                b = free_port()
+                while b == a:
+                    b = free_port()
+                nvmf_ports = (a, b)
+            self.nvmf_port, self.nexus_port = nvmf_ports
+            cfg = os.path.join(self.tmpdir, "engine.yaml")
+            with open(cfg, "w") as f:
+                f.write(f"nexus_opts:\n  nvmf_replica_port: {self.nvmf_port}\n"
+                        f"  nvmf_nexus_port: {self.nexus_port}\n")
+            self.args += ["-y", cfg]
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.proc = None

@@ -296,19 +296,41 @@ def test_v0_bdev_rpc(v0, v1, image):
     assert list(v0.List(mayastor_pb2.Null()).bdevs) == []
 
 
-def test_share_and_unshare_wait_for_the_nvmf_target(v1, v0):
-    create(v1, "malloc:///s0?size_mb=1")
-    calls = [
-        lambda: v1.Share(bdev_pb2.BdevShareRequest(name="s0")),
-        lambda: v1.Unshare(bdev_pb2.BdevUnshareRequest(name="s0")),
-        lambda: v0.Share(mayastor_pb2.BdevShareRequest(name="s0", proto="nvmf")),
-        lambda: v0.Unshare(mayastor_pb2.CreateReply(name="s0")),
-    ]
-    for call in calls:
+def test_share_and_unshare(engine, v1, v0):
+    import common_pb2
+    b = create(v1, "malloc:///s0?size_mb=1")
+    nqn = "nqn.2019-05.io.openebs:s0"
+    uri = f"nvmf://127.0.0.1:{engine.nvmf_port}/{nqn}?uuid={b.uuid}"
+    r = v1.Share(bdev_pb2.BdevShareRequest(name="s0", protocol=common_pb2.NVMF))
+    assert r.bdev.share_uri == uri
+    assert listing(v1)["s0"].share_uri == uri
+    # Sharing again replaces the allowed hosts; a bad host NQN is refused.
+    v1.Share(bdev_pb2.BdevShareRequest(name="s0", protocol=common_pb2.NVMF,
+                                       allowed_hosts=["nqn.2014-08.org.nvmexpress:uuid:"
+                                                      "4e564d65-0000-4000-8000-0000000fea51"]))
+    for req, code in ((bdev_pb2.BdevShareRequest(name="s0", protocol=common_pb2.NVMF,
+                                                 allowed_hosts=["not an nqn"]),
+                       grpc.StatusCode.INVALID_ARGUMENT),
+                      (bdev_pb2.BdevShareRequest(name="s0", protocol=common_pb2.ISCSI),
+                       grpc.StatusCode.INVALID_ARGUMENT),
+                      (bdev_pb2.BdevShareRequest(name="nope", protocol=common_pb2.NVMF),
+                       grpc.StatusCode.NOT_FOUND)):
         with pytest.raises(grpc.RpcError) as e:
-            call()
-        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "NVMe-oF" in e.value.details() and "not implemented yet" in e.value.details()
+            v1.Share(req)
+        assert e.value.code() == code, e.value.details()
+    v1.Unshare(bdev_pb2.BdevUnshareRequest(name="s0"))
+    v1.Unshare(bdev_pb2.BdevUnshareRequest(name="s0"))  # not shared: nothing to do
+    assert listing(v1)["s0"].share_uri == "bdev:///s0"
+    with pytest.raises(grpc.RpcError) as e:
+        v1.Unshare(bdev_pb2.BdevUnshareRequest(name="nope"))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # v0: the reply is the URI.
+    assert v0.Share(mayastor_pb2.BdevShareRequest(name="s0", proto="nvmf")).uri == uri
+    with pytest.raises(grpc.RpcError) as e:
+        v0.Share(mayastor_pb2.BdevShareRequest(name="s0", proto="iscsi"))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    v0.Unshare(mayastor_pb2.CreateReply(name="s0"))
+    assert listing(v1)["s0"].share_uri == "bdev:///s0"
     destroy(v1, "malloc:///s0")
 
 

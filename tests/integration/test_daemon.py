@@ -92,18 +92,20 @@ def test_bad_pool_file(tmp_path):
 
 def test_config_files_accepted(engine_factory, tmp_path):
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("nexus_opts:\n  nvmf_replica_port: 8420\n  nvmf_nexus_port: 4421\n"
+    p1, p2 = free_port(), free_port()
+    cfg.write_text(f"nexus_opts:\n  nvmf_replica_port: {p1}\n  nvmf_nexus_port: {p2}\n"
                    "eal_opts:\n  core_list: '0'\n")
     pools = tmp_path / "pools.yaml"
     pools.write_text("pools:\n  - name: p0\n    disks: ['aio:///dev/sdz']\n    backend: Lvs\n")
     e = engine_factory("-y", str(cfg), "-P", str(pools))
     assert host_pb2_grpc.HostRpcStub(grpc.insecure_channel(e.endpoint)).GetMayastorInfo(
         empty_pb2.Empty()).version
-    # An empty or missing -y file means defaults.
+    assert e.stop() == 0
+    # An empty or missing -y file means defaults (NVMe-oF on 8420 and 4421: one at a time).
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    engine_factory("-y", str(empty))
-    engine_factory("-y", str(tmp_path / "missing.yaml"))
+    assert engine_factory("-y", str(empty)).stop() == 0
+    assert engine_factory("-y", str(tmp_path / "missing.yaml")).stop() == 0
 
 
 def test_legacy_endpoint_and_positional(engine_factory, tmp_path):

@@ -203,18 +203,58 @@ def test_create_errors(s):
     assert [x.name for x in s.list()] == ["r0", "thin-big"]
 
 
-def test_nvmf_share_needs_the_target(s):
-    e = grpc_error(s.create, "r0", "p0", 8 * MiB, share=common_pb2.NVMF)
-    assert e.code() == UNIMPLEMENTED and "NVMe-oF" in e.details()
-    assert s.list() == []  # the replica whose sharing failed is destroyed
-    r = s.create("r0", "p0", 8 * MiB)
-    for call, req in ((s.replica.ShareReplica, replica_pb2.ShareReplicaRequest(
-            uuid=r.uuid, share=common_pb2.NVMF)),
-            (s.replica.UnshareReplica, replica_pb2.UnshareReplicaRequest(uuid=r.uuid))):
-        e = grpc_error(call, req)
-        assert e.code() == UNIMPLEMENTED and "NVMe-oF" in e.details()
-    e = grpc_error(s.v0.ShareReplica, mayastor_pb2.ShareReplicaRequest(uuid="r0"))
-    assert e.code() == UNIMPLEMENTED
+HOST_A = "nqn.2014-08.org.nvmexpress:uuid:4e564d65-0000-4000-8000-0000000fea51"
+
+
+def test_nvmf_share(engine, s):
+    port = engine.nvmf_port
+    r = s.create("r0", "p0", 8 * MiB, share=common_pb2.NVMF, allowed_hosts=[HOST_A])
+    uri = f"nvmf://127.0.0.1:{port}/nqn.2019-05.io.openebs:r0?uuid={r.uuid}"
+    assert r.share == common_pb2.NVMF and r.uri == uri and list(r.allowed_hosts) == [HOST_A]
+    x, _ = s.xattrs("r0")
+    assert x["shared"] == b"true\0" and x["allowed-hosts"] == HOST_A.encode() + b"\0"
+    # A share that fails destroys the new replica (bad host NQN).
+    e = grpc_error(s.create, "r1", "p0", 8 * MiB, share=common_pb2.NVMF, allowed_hosts=["bad"])
+    assert e.code() == INVALID and [x.name for x in s.list()] == ["r0"]
+    # Sharing a shared replica again replaces its allowed hosts.
+    r = s.replica.ShareReplica(replica_pb2.ShareReplicaRequest(uuid=r.uuid, share=common_pb2.NVMF))
+    assert list(r.allowed_hosts) == [] and r.uri == uri
+    # Persisted: an export/import shares it again.
+    s.pool.ExportPool(pool_pb2.ExportPoolRequest(name="p0"))
+    s.pool.ImportPool(pool_pb2.ImportPoolRequest(name="p0", disks=[f"aio://{s.img}"]))
+    [r] = s.list()
+    assert r.share == common_pb2.NVMF and r.uri == uri
+    subs = {x["nqn"]: x for x in s.rpc("nvmf_get_subsystems", {})}
+    assert subs["nqn.2019-05.io.openebs:r0"]["namespaces"][0]["uuid"] == r.uuid
+    assert subs["nqn.2019-05.io.openebs:r0"]["serial_number"].startswith("DCS")
+    r = s.replica.UnshareReplica(replica_pb2.UnshareReplicaRequest(uuid=r.uuid))
+    assert r.share == common_pb2.NONE and r.uri.startswith("bdev:///r0?uuid=")
+    assert s.xattrs("r0")[0]["shared"] == b"false\0"
+    # NONE while unshared is invalid; unsharing again is a no-op.
+    e = grpc_error(s.replica.ShareReplica, replica_pb2.ShareReplicaRequest(
+        uuid=r.uuid, share=common_pb2.NONE))
+    assert e.code() == INVALID
+    s.replica.UnshareReplica(replica_pb2.UnshareReplicaRequest(uuid=r.uuid))
+    e = grpc_error(s.replica.ShareReplica, replica_pb2.ShareReplicaRequest(
+        uuid=str(uuidlib.uuid4()), share=common_pb2.NVMF))
+    assert e.code() == NOT_FOUND
+    # A shared replica can be destroyed (it is unshared first).
+    s.replica.ShareReplica(replica_pb2.ShareReplicaRequest(uuid=r.uuid, share=common_pb2.NVMF))
+    s.destroy(r.uuid)
+    assert s.list() == [] and "nqn.2019-05.io.openebs:r0" not in {
+        x["nqn"] for x in s.rpc("nvmf_get_subsystems", {})}
+    # v0: ShareReplica answers the URI; REPLICA_NONE unshares.
+    v = s.v0.CreateReplica(mayastor_pb2.CreateReplicaRequest(uuid=str(uuidlib.uuid4()), pool="p0",
+                                                             size=8 * MiB))
+    got = s.v0.ShareReplica(mayastor_pb2.ShareReplicaRequest(uuid=v.uuid,
+                                                             share=mayastor_pb2.REPLICA_NVMF))
+    # (a v0 replica is named by the request's uuid; its lvol uuid is its own)
+    assert got.uri.startswith(f"nvmf://127.0.0.1:{port}/nqn.2019-05.io.openebs:{v.uuid}?uuid=")
+    got = s.v0.ShareReplica(mayastor_pb2.ShareReplicaRequest(uuid=v.uuid,
+                                                             share=mayastor_pb2.REPLICA_NONE))
+    assert got.uri.startswith("bdev:///")
+    e = grpc_error(s.v0.ShareReplica, mayastor_pb2.ShareReplicaRequest(uuid="nope"))
+    assert e.code() == NOT_FOUND
 
 
 # ---- destroy --------------------------------------------------------------------------

@@ -3,15 +3,17 @@
  * Destroy(BdevUri) -> Null. Same error mapping as v1 (-EBUSY -> FAILED_PRECONDITION,
  * otherwise rpc_status_from_errno).
  *
- * Share and Unshare need the NVMe-oF target: they have no handler, so the registry
- * answers UNIMPLEMENTED naming that capability. */
+ * Share(BdevShareRequest{name, proto "nvmf"}) -> BdevShareReply{uri} and
+ * Unshare(CreateReply{name}) -> Null, as v1's Share/Unshare. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bdev/bdev_rpc.h"
 #include "bdev/bdev_uri.h"
 #include "grpc/rpc.h"
+#include "nvmf/nvmf.h"
 #include "mayastor.pb-c.h"
 
 static grpc_status_code bdev_status(int err)
@@ -96,11 +98,53 @@ static void destroy(struct rpc_call *call, const ProtobufCMessage *req)
     bdev_destroy_uri(r->uri, destroyed, call);
 }
 
+static void share_bdev(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__BdevShareRequest *r = (const void *)req;
+    if (r->proto && *r->proto && strcasecmp(r->proto, "nvmf")) {
+        rpc_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "share protocol '%s' is not supported: only "
+                 "nvmf", r->proto);
+        return;
+    }
+    char err[256] = "";
+    int rc = nvmf_share_device(r->name, (const char *const *)r->allowed_hosts, r->n_allowed_hosts,
+                               err, sizeof(err));
+    if (rc) {
+        rpc_fail(call, bdev_status(rc), "%s", err[0] ? err : strerror(-rc));
+        return;
+    }
+    char *uri = bdev_share_uri(bdev_lookup(r->name));
+    Mayastor__BdevShareReply resp = MAYASTOR__BDEV_SHARE_REPLY__INIT;
+    resp.uri = uri ? uri : "";
+    rpc_reply(call, &resp.base);
+    free(uri);
+}
+
+static void unshared(void *arg, int rc)
+{
+    struct rpc_call *call = arg;
+    if (rc)
+        rpc_fail(call, GRPC_STATUS_INTERNAL, "unshare failed: %s", strerror(-rc));
+    else
+        rpc_reply(call, NULL);
+}
+
+static void unshare_bdev(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__CreateReply *r = (const void *)req;
+    if (!bdev_lookup(r->name)) {
+        rpc_fail(call, GRPC_STATUS_NOT_FOUND, "no device %s", r->name);
+        return;
+    }
+    nvmf_unshare_device(r->name, unshared, call);
+}
+
 static const struct rpc_handler handlers[] = {
     {"List", list, false},
     {"Create", create, false},
     {"Destroy", destroy, false},
-    /* Share, Unshare: UNIMPLEMENTED until the NVMe-oF target exists. */
+    {"Share", share_bdev, false},
+    {"Unshare", unshare_bdev, false},
 };
 
 const struct rpc_service svc_v0_bdev = {

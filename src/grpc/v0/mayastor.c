@@ -12,6 +12,7 @@
 #include "grpc/lvs_call.h"
 #include "host/nvme_ctrlr_registry.h"
 #include "lvs/lvol.h"
+#include "lvs/lvol_share.h"
 #include "lvs/lvs.h"
 #include "mayastor.pb-c.h"
 #include "version.h"
@@ -192,12 +193,13 @@ static void stat_ctrlrs(struct rpc_call *call, const ProtobufCMessage *req)
  * pool is INVALID_ARGUMENT. Pool methods share PoolRpc's serialization, replica methods
  * ReplicaRpc's; both take the per-pool try-lock (busy: ABORTED). */
 
-#define V0_NVMF_MISSING "sharing over NVMe-oF needs the NVMe-oF target, which is not built in " \
-                        "this io-engine"
 
 struct v0ctx {
     struct lvs_call c; /* first (lvs_call.h) */
     char name[LVS_NAME_MAX];
+    char uuid[37];
+    int share_rc;
+    char share_err[LVS_ERRMSG_LEN];
 };
 _Static_assert(offsetof(struct v0ctx, c) == 0, "struct v0ctx starts with its lvs_call");
 
@@ -380,9 +382,29 @@ static void v0_replica_undone(void *arg, int rc, const char *errmsg)
 {
     (void)errmsg;
     struct v0ctx *x = arg;
-    rpc_fail(x->c.call, GRPC_STATUS_UNIMPLEMENTED, "failed to share created replica %s: "
-             V0_NVMF_MISSING "%s", x->name, rc ? " (and destroying it again failed)" : "");
+    rpc_fail(x->c.call, x->share_rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT
+                                               : GRPC_STATUS_INTERNAL,
+             "failed to share created replica %s: %s%s", x->name, x->share_err,
+             rc ? " (and destroying it again failed)" : "; it was destroyed again");
     lvs_call_finish(&x->c);
+}
+
+static void v0_replica_shared(void *arg, int rc, const char *errmsg)
+{
+    struct v0ctx *x = arg;
+    bool v2 = x->c.req->descriptor == &mayastor__create_replica_request_v2__descriptor;
+    struct lvol *lv = lvol_find_uuid(x->uuid);
+    if (!lv) {
+        lvs_call_fail(&x->c, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    if (rc) {
+        x->share_rc = rc;
+        snprintf(x->share_err, sizeof(x->share_err), "%s", errmsg ? errmsg : strerror(-rc));
+        lvol_destroy(lv, v0_replica_undone, x);
+        return;
+    }
+    v0_replica_reply(&x->c, lv, v2);
 }
 
 static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *errmsg)
@@ -401,7 +423,13 @@ static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *e
         return;
     }
     if (share == MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
-        lvol_destroy(lv, v0_replica_undone, c);
+        struct v0ctx *x = (struct v0ctx *)c;
+        memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
+        size_t n = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)c->req)->n_allowed_hosts
+                      : ((const Mayastor__CreateReplicaRequest *)c->req)->n_allowed_hosts;
+        char **h = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)c->req)->allowed_hosts
+                      : ((const Mayastor__CreateReplicaRequest *)c->req)->allowed_hosts;
+        lvol_share(lv, (const char *const *)h, n, v0_replica_shared, x);
         return;
     }
     v0_replica_reply(c, lv, v2);
@@ -595,6 +623,65 @@ static void create_replica_v2(struct rpc_call *c, const ProtobufCMessage *r)
 {
     v0_submit(c, r, &lvs_replica_serial, true, v0_do_create_replica_v2);
 }
+/* ShareReplica: REPLICA_NVMF shares (or replaces the allowed hosts), REPLICA_NONE
+ * unshares; the answer is the share URI. */
+static void v0_share_done(void *arg, int rc, const char *errmsg)
+{
+    struct v0ctx *x = arg;
+    if (rc) {
+        lvs_call_fail(&x->c, rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
+                      errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    struct lvol *lv = lvol_find_uuid(x->uuid);
+    char *uri = lv ? lvol_share_uri(lv) : NULL;
+    if (!uri) {
+        lvs_call_fail(&x->c, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    Mayastor__ShareReplicaReply resp = MAYASTOR__SHARE_REPLICA_REPLY__INIT;
+    resp.uri = uri;
+    rpc_reply(x->c.call, &resp.base);
+    free(uri);
+    lvs_call_finish(&x->c);
+}
+
+static void v0_do_share_replica(struct lvs_call *c)
+{
+    const Mayastor__ShareReplicaRequest *r = (const void *)c->req;
+    struct lvol *lv = NULL;
+    if (r->uuid && *r->uuid && !(lv = lvol_find_uuid(r->uuid)))
+        lv = lvol_lookup_name(r->uuid);
+    if (lv && lvol_is_snapshot(lv))
+        lv = NULL;
+    if (!lv) {
+        char msg[LVS_ERRMSG_LEN];
+        snprintf(msg, sizeof(msg), "replica %s not found", r->uuid ? r->uuid : "");
+        lvs_call_fail(c, GRPC_STATUS_NOT_FOUND, msg);
+        return;
+    }
+    if (r->share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NONE &&
+        r->share != MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "invalid replica share protocol value: %d", r->share);
+        lvs_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT, msg);
+        return;
+    }
+    if (!lvs_call_lock_pool(c, lv->lvs))
+        return;
+    struct v0ctx *x = (struct v0ctx *)c;
+    memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
+    if (r->share == MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NONE)
+        lvol_unshare(lv, v0_share_done, x);
+    else
+        lvol_share(lv, (const char *const *)r->allowed_hosts, r->n_allowed_hosts, v0_share_done, x);
+}
+
+static void share_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    v0_submit(c, r, &lvs_replica_serial, true, v0_do_share_replica);
+}
+
 static void destroy_replica(struct rpc_call *c, const ProtobufCMessage *r)
 {
     v0_submit(c, r, &lvs_replica_serial, true, v0_do_destroy_replica);
@@ -627,7 +714,7 @@ static const struct rpc_handler handlers[] = {
     {"ListReplicas", list_replicas, false},
     {"ListReplicasV2", list_replicas_v2, false},
     {"StatReplicas", stat_replicas, false},
-    /* ShareReplica: UNIMPLEMENTED until the NVMe-oF target exists. */
+    {"ShareReplica", share_replica, false},
 };
 
 const struct rpc_service svc_v0_mayastor = {

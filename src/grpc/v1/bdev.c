@@ -6,8 +6,9 @@
  * device in use (-EBUSY), which answers FAILED_PRECONDITION: the request is valid and may
  * succeed once the user lets the device go.
  *
- * Share and Unshare need the NVMe-oF target: they have no handler, so the registry
- * answers UNIMPLEMENTED naming that capability. */
+ * Share exports a device over NVMe/TCP (protocol NVMF only; sharing a shared device again
+ * replaces its allowed hosts); Unshare disconnects its hosts and stops it (nothing to do
+ * if it is not shared). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "bdev/bdev_rpc.h"
 #include "bdev/bdev_uri.h"
 #include "grpc/rpc.h"
+#include "nvmf/nvmf.h"
 
 static grpc_status_code bdev_status(int err)
 {
@@ -124,11 +126,61 @@ static void list(struct rpc_call *call, const ProtobufCMessage *req)
     free(ptrs);
 }
 
+/* ---- Share / Unshare ---- */
+
+static void share_bdev(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__V1__BdevShareRequest *r = (const void *)req;
+    if (r->protocol != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
+        rpc_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "share protocol %d is not supported: only "
+                 "NVMF", r->protocol);
+        return;
+    }
+    char err[256] = "";
+    int rc = nvmf_share_device(r->name, (const char *const *)r->allowed_hosts, r->n_allowed_hosts,
+                               err, sizeof(err));
+    if (rc) {
+        rpc_fail(call, bdev_status(rc), "%s", err[0] ? err : strerror(-rc));
+        return;
+    }
+    struct bdev_view v;
+    if (bdev_view_get(bdev_lookup(r->name), &v)) {
+        rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
+        return;
+    }
+    Mayastor__V1__Bdev msg;
+    to_proto(&v, &msg);
+    Mayastor__V1__BdevShareResponse resp = MAYASTOR__V1__BDEV_SHARE_RESPONSE__INIT;
+    resp.bdev = &msg;
+    rpc_reply(call, &resp.base);
+    bdev_view_free(&v);
+}
+
+static void unshared(void *arg, int rc)
+{
+    struct rpc_call *call = arg;
+    if (rc)
+        rpc_fail(call, GRPC_STATUS_INTERNAL, "unshare failed: %s", strerror(-rc));
+    else
+        rpc_reply(call, NULL);
+}
+
+static void unshare_bdev(struct rpc_call *call, const ProtobufCMessage *req)
+{
+    const Mayastor__V1__BdevUnshareRequest *r = (const void *)req;
+    if (!bdev_lookup(r->name)) {
+        rpc_fail(call, GRPC_STATUS_NOT_FOUND, "no device %s", r->name);
+        return;
+    }
+    nvmf_unshare_device(r->name, unshared, call);
+}
+
 static const struct rpc_handler handlers[] = {
     {"Create", create, false},
     {"Destroy", destroy, false},
     {"List", list, false},
-    /* Share, Unshare: UNIMPLEMENTED until the NVMe-oF target exists. */
+    {"Share", share_bdev, false},
+    {"Unshare", unshare_bdev, false},
 };
 
 const struct rpc_service svc_v1_bdev = {

@@ -3,10 +3,9 @@
  * Mutations are serialized through lvs_replica_serial (exclusive), ListReplicas runs
  * shared; create/destroy/resize/set-entity-id also take the pool's try-lock (busy:
  * ABORTED). Replicas are found by uuid (the uuid of any device; a device that is not an
- * lvol is INTERNAL). ShareReplica and UnshareReplica need the NVMe-oF target: no handler,
- * so the registry answers UNIMPLEMENTED naming it; CreateReplica with share=NVMF creates
- * the replica, cannot share it, destroys it again and answers UNIMPLEMENTED (upstream
- * destroys a replica whose sharing fails). */
+ * lvol is INTERNAL). ShareReplica / UnshareReplica share a replica over NVMe/TCP (and
+ * record it, lvol_share.h); CreateReplica with share=NVMF shares the new replica, and
+ * destroys it again if that fails (as upstream). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -16,17 +15,18 @@
 #include "grpc/rpc.h"
 #include "grpc/v1/replica_msg.h"
 #include "lvs/lvol.h"
+#include "lvs/lvol_share.h"
 #include "lvs/lvs.h"
 #include "replica.pb-c.h"
 
-#define NVMF_MISSING "sharing over NVMe-oF needs the NVMe-oF target, which is not built in " \
-                     "this io-engine"
 
 /* ---- the call context ---- */
 
 struct rctx {
     struct lvs_call c; /* first (lvs_call.h) */
     char uuid[37];     /* the replica created (share=NVMF undo) */
+    int share_rc;
+    char share_err[LVS_ERRMSG_LEN];
 };
 _Static_assert(offsetof(struct rctx, c) == 0, "struct rctx starts with its lvs_call");
 
@@ -75,14 +75,47 @@ static struct lvol *find(struct lvs_call *c, const char *uuid, bool destroy, boo
 
 /* ---- CreateReplica ---- */
 
+static grpc_status_code share_status(int rc)
+{
+    switch (-rc) {
+    case EINVAL:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case ESHUTDOWN:
+        return GRPC_STATUS_UNAVAILABLE;
+    case EBUSY:
+        return GRPC_STATUS_FAILED_PRECONDITION;
+    case ENOMEM:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    default:
+        return GRPC_STATUS_INTERNAL;
+    }
+}
+
 static void undone(void *arg, int rc, const char *errmsg)
 {
     struct rctx *x = arg;
     (void)errmsg;
-    rpc_fail(x->c.call, GRPC_STATUS_UNIMPLEMENTED,
-             "failed to share created replica %s: " NVMF_MISSING "%s", x->uuid,
+    rpc_fail(x->c.call, share_status(x->share_rc), "failed to share created replica %s: %s%s",
+             x->uuid, x->share_err,
              rc ? " (and destroying it again failed)" : "; it was destroyed again");
     lvs_call_finish(&x->c);
+}
+
+static void created_shared(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    struct lvol *lv = lvol_find_uuid(x->uuid);
+    if (!lv) {
+        lvs_call_fail(&x->c, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    if (rc) {
+        x->share_rc = rc;
+        snprintf(x->share_err, sizeof(x->share_err), "%s", errmsg ? errmsg : strerror(-rc));
+        lvol_destroy(lv, undone, x);
+        return;
+    }
+    reply_replica(&x->c, lv);
 }
 
 static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
@@ -96,7 +129,8 @@ static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
     }
     if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
         memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
-        lvol_destroy(lv, undone, c);
+        lvol_share(lv, (const char *const *)r->allowed_hosts, r->n_allowed_hosts, created_shared,
+                   x);
         return;
     }
     reply_replica(c, lv);
@@ -309,6 +343,62 @@ static void do_list(struct lvs_call *c)
     lvs_call_finish(c);
 }
 
+/* ---- ShareReplica / UnshareReplica ---- */
+
+static void shared_done(void *arg, int rc, const char *errmsg)
+{
+    struct rctx *x = arg;
+    struct lvs_call *c = &x->c;
+    if (rc) {
+        lvs_call_fail(c, share_status(rc), errmsg ? errmsg : strerror(-rc));
+        return;
+    }
+    struct lvol *lv;
+    if (lvol_lookup_uuid(x->uuid, &lv)) {
+        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    reply_replica(c, lv);
+}
+
+static void do_share(struct lvs_call *c)
+{
+    const Mayastor__V1__ShareReplicaRequest *r = (const void *)c->req;
+    struct lvol *lv = find(c, r->uuid, false, false);
+    if (!lv)
+        return;
+    if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NONE && !lvol_is_shared(lv)) {
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT,
+                 "replica %s is not shared: nothing to do for protocol NONE", r->uuid);
+        lvs_call_finish(c);
+        return;
+    }
+    if (r->share != MAYASTOR__V1__SHARE_PROTOCOL__NONE &&
+        r->share != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
+        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
+                 r->share);
+        lvs_call_finish(c);
+        return;
+    }
+    if (!lvs_call_lock_pool(c, lv->lvs))
+        return;
+    memcpy(((struct rctx *)c)->uuid, lv->uuid_str, 37);
+    if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NONE)
+        lvol_unshare(lv, shared_done, c);
+    else
+        lvol_share(lv, (const char *const *)r->allowed_hosts, r->n_allowed_hosts, shared_done, c);
+}
+
+static void do_unshare(struct lvs_call *c)
+{
+    const Mayastor__V1__UnshareReplicaRequest *r = (const void *)c->req;
+    struct lvol *lv = find(c, r->uuid, false, false);
+    if (lv && lvs_call_lock_pool(c, lv->lvs)) {
+        memcpy(((struct rctx *)c)->uuid, lv->uuid_str, 37);
+        lvol_unshare(lv, shared_done, c);
+    }
+}
+
 /* ---- handlers ---- */
 
 static void create_replica(struct rpc_call *c, const ProtobufCMessage *r)
@@ -332,20 +422,30 @@ static void set_entity_id(struct rpc_call *c, const ProtobufCMessage *r)
     submit(c, r, true, do_set_entity);
 }
 
+static void share_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_share);
+}
+static void unshare_replica(struct rpc_call *c, const ProtobufCMessage *r)
+{
+    submit(c, r, true, do_unshare);
+}
+
 static const struct rpc_handler handlers[] = {
     {"CreateReplica", create_replica, false},
     {"DestroyReplica", destroy_replica, false},
     {"ListReplicas", list_replicas, false},
     {"ResizeReplica", resize_replica, false},
     {"SetReplicaEntityId", set_entity_id, false},
-    /* ShareReplica, UnshareReplica: UNIMPLEMENTED until the NVMe-oF target exists. */
+    {"ShareReplica", share_replica, false},
+    {"UnshareReplica", unshare_replica, false},
 };
 
 const struct rpc_service svc_v1_replica = {
     .desc = &mayastor__v1__replica_rpc__descriptor,
     .alias = "v1.replica.ReplicaRpc",
     .version = API_V1,
-    .capability = "sharing replicas over NVMe-oF (the NVMe-oF target)",
+    .capability = "replicas",
     .handlers = handlers,
     .n_handlers = sizeof(handlers) / sizeof(handlers[0]),
 };
