@@ -67,6 +67,7 @@ extern const struct cli_cmd cli_cmd_bdev;
 extern const struct cli_cmd cli_cmd_jsonrpc;
 extern const struct cli_cmd cli_cmd_pool, cli_cmd_replica;
 extern const struct cli_cmd cli_cmd_snapshot;
+extern const struct cli_cmd cli_cmd_nvmf;
 
 /* Value of the leaf's option `name` (see cli_ctx.opt_val), NULL if not given. */
 const char *cli_opt(const struct cli_ctx *ctx, const char *name);

@@ -1,4 +1,5 @@
-/* "bdev" commands: block devices of mayastor.v1.BdevRpc (list, create, destroy). */
+/* "bdev" commands: block devices of mayastor.v1.BdevRpc (list, create, destroy, share,
+ * unshare). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,61 @@ static int run_destroy(struct cli_ctx *ctx)
     return call_and_emit(ctx, "Destroy", &req.base, &google__protobuf__empty__descriptor, NULL);
 }
 
+static void share_table(const ProtobufCMessage *msg)
+{
+    const Mayastor__V1__BdevShareResponse *r = (const void *)msg;
+    bdevs_table(&r->bdev, r->bdev ? 1 : 0);
+}
+
+static int run_share(struct cli_ctx *ctx)
+{
+    Mayastor__V1__BdevShareRequest req = MAYASTOR__V1__BDEV_SHARE_REQUEST__INIT;
+    req.name = ctx->pos[0];
+    req.protocol = MAYASTOR__V1__SHARE_PROTOCOL__NVMF;
+    if (cli_split_list(cli_opt(ctx, "hosts"), &req.allowed_hosts, &req.n_allowed_hosts))
+        return cli_usage_error(ctx, "out of memory");
+    int rc = call_and_emit(ctx, "Share", &req.base, &mayastor__v1__bdev_share_response__descriptor,
+                           share_table);
+    cli_list_free(req.allowed_hosts);
+    return rc;
+}
+
+static int run_unshare(struct cli_ctx *ctx)
+{
+    Mayastor__V1__BdevUnshareRequest req = MAYASTOR__V1__BDEV_UNSHARE_REQUEST__INIT;
+    req.name = ctx->pos[0];
+    return call_and_emit(ctx, "Unshare", &req.base, &google__protobuf__empty__descriptor, NULL);
+}
+
+static const struct cli_opt share_opts[] = {
+    {"hosts", 0, "NQNS", "host NQNs allowed to connect, comma-separated (default: any host)"},
+    {0},
+};
+
+static const struct cli_cmd bdev_share = {
+    .name = "share",
+    .summary = "share a block device over NVMe/TCP",
+    .args_usage = "NAME",
+    .description = "Shares device NAME over NVMe/TCP (BdevRpc.Share) as\n"
+                   "nqn.2019-05.io.openebs:NAME and shows it with its nvmf:// share URI; on a\n"
+                   "shared device it replaces the allowed hosts.",
+    .opts = share_opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_share,
+};
+
+static const struct cli_cmd bdev_unshare = {
+    .name = "unshare",
+    .summary = "stop sharing a block device",
+    .args_usage = "NAME",
+    .description = "Disconnects the hosts of device NAME and stops sharing it (BdevRpc.Unshare).\n"
+                   "Prints nothing on success (-o json prints {}).",
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_unshare,
+};
+
 static const struct cli_cmd bdev_list = {
     .name = "list",
     .summary = "block devices of the engine (one, if NAME is given)",
@@ -121,11 +177,12 @@ static const struct cli_cmd bdev_destroy = {
     .run = run_destroy,
 };
 
-static const struct cli_cmd *const bdev_subs[] = {&bdev_list, &bdev_create, &bdev_destroy, NULL};
+static const struct cli_cmd *const bdev_subs[] = {&bdev_list, &bdev_create, &bdev_destroy,
+                                                  &bdev_share, &bdev_unshare, NULL};
 
 const struct cli_cmd cli_cmd_bdev = {
     .name = "bdev",
-    .summary = "block devices: list, create, destroy",
+    .summary = "block devices: list, create, destroy, share, unshare",
     .description = "Block devices created from URIs (mayastor.v1.BdevRpc).",
     .subs = bdev_subs,
 };

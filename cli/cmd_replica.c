@@ -105,7 +105,32 @@ static int run_create(struct cli_ctx *ctx)
         req._entity_id_case = MAYASTOR__V1__CREATE_REPLICA_REQUEST___ENTITY_ID_ENTITY_ID;
         req.entity_id = (char *)entity;
     }
-    return cli_call_emit(ctx, SVC, "CreateReplica", &req.base,
+    if (cli_split_list(cli_opt(ctx, "hosts"), &req.allowed_hosts, &req.n_allowed_hosts))
+        return cli_usage_error(ctx, "out of memory");
+    int rc = cli_call_emit(ctx, SVC, "CreateReplica", &req.base,
+                           &mayastor__v1__replica__descriptor, replica_table);
+    cli_list_free(req.allowed_hosts);
+    return rc;
+}
+
+static int run_share(struct cli_ctx *ctx)
+{
+    Mayastor__V1__ShareReplicaRequest req = MAYASTOR__V1__SHARE_REPLICA_REQUEST__INIT;
+    req.uuid = ctx->pos[0];
+    req.share = MAYASTOR__V1__SHARE_PROTOCOL__NVMF;
+    if (cli_split_list(cli_opt(ctx, "hosts"), &req.allowed_hosts, &req.n_allowed_hosts))
+        return cli_usage_error(ctx, "out of memory");
+    int rc = cli_call_emit(ctx, SVC, "ShareReplica", &req.base, &mayastor__v1__replica__descriptor,
+                           replica_table);
+    cli_list_free(req.allowed_hosts);
+    return rc;
+}
+
+static int run_unshare(struct cli_ctx *ctx)
+{
+    Mayastor__V1__UnshareReplicaRequest req = MAYASTOR__V1__UNSHARE_REPLICA_REQUEST__INIT;
+    req.uuid = ctx->pos[0];
+    return cli_call_emit(ctx, SVC, "UnshareReplica", &req.base,
                          &mayastor__v1__replica__descriptor, replica_table);
 }
 
@@ -194,6 +219,12 @@ static const struct cli_opt create_opts[] = {
     {"thin", 0, NULL, "thin provisioned: space is allocated on first write"},
     {"share", 0, "PROTOCOL", "none (default) or nvmf"},
     {"entity-id", 'e', "ID", "the owning volume, stored with the replica"},
+    {"hosts", 0, "NQNS", "with --share nvmf: the host NQNs allowed to connect (comma-separated)"},
+    {0},
+};
+
+static const struct cli_opt share_opts[] = {
+    {"hosts", 0, "NQNS", "host NQNs allowed to connect, comma-separated (default: any host)"},
     {0},
 };
 
@@ -267,13 +298,39 @@ static const struct cli_cmd replica_set_entity = {
     .run = run_set_entity,
 };
 
+static const struct cli_cmd replica_share = {
+    .name = "share",
+    .summary = "share a replica over NVMe/TCP",
+    .args_usage = "UUID",
+    .description = "Shares the replica with UUID over NVMe/TCP (ReplicaRpc.ShareReplica) as\n"
+                   "nqn.2019-05.io.openebs:<name>, and shows it with its nvmf:// URI. On a shared\n"
+                   "replica it replaces the allowed hosts; hosts no longer allowed are\n"
+                   "disconnected. The share is recorded and survives export/import and restarts.",
+    .opts = share_opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_share,
+};
+
+static const struct cli_cmd replica_unshare = {
+    .name = "unshare",
+    .summary = "stop sharing a replica",
+    .args_usage = "UUID",
+    .description = "Disconnects the hosts of the replica with UUID and stops sharing it\n"
+                   "(ReplicaRpc.UnshareReplica); nothing to do if it is not shared.",
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_unshare,
+};
+
 static const struct cli_cmd *const replica_subs[] = {
-    &replica_list, &replica_create, &replica_destroy, &replica_resize, &replica_set_entity, NULL,
+    &replica_list, &replica_create, &replica_destroy, &replica_resize, &replica_set_entity,
+    &replica_share, &replica_unshare, NULL,
 };
 
 const struct cli_cmd cli_cmd_replica = {
     .name = "replica",
-    .summary = "replicas: list, create, destroy, resize, set-entity-id",
+    .summary = "replicas: list, create, destroy, resize, set-entity-id, share, unshare",
     .description = "Replicas (logical volumes) in pools (mayastor.v1.ReplicaRpc).",
     .subs = replica_subs,
 };

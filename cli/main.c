@@ -29,6 +29,7 @@ static const struct cli_cmd *const top_level[] = {
     &cli_cmd_jsonrpc,
     &cli_cmd_pool, &cli_cmd_replica,
     &cli_cmd_snapshot,
+    &cli_cmd_nvmf,
     NULL,
 };
 

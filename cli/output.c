@@ -244,3 +244,31 @@ int cli_parse_size(const char *s, uint64_t *out)
     *out = (uint64_t)v << shift;
     return 0;
 }
+
+int cli_split_list(const char *s, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return 0;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    /* one block: the pointer array (with a terminating NULL) then the copied text */
+    size_t len = strlen(s) + 1;
+    char **v = malloc((cap + 1) * sizeof(char *) + len);
+    if (!v)
+        return -1;
+    char *text = (char *)(v + cap + 1);
+    memcpy(text, s, len);
+    size_t k = 0;
+    for (char *tok, *save = text; (tok = strsep(&save, ","));)
+        if (*tok)
+            v[k++] = tok;
+    v[k] = NULL;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+void cli_list_free(char **v) { free(v); }

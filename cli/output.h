@@ -25,6 +25,11 @@ void human_size(uint64_t bytes, char *buf, size_t len);
 /* "4MiB", "1G", "4194304": bytes with an optional binary suffix (K/M/G/T, with or
  * without "iB"/"B"; all powers of 1024). 0 or -1. */
 int cli_parse_size(const char *s, uint64_t *out);
+/* Splits a comma-separated list (--hosts NQN,NQN) into *out, an allocated NULL-terminated
+ * array of pointers into a private copy (free it with cli_list_free). Empty parts are
+ * skipped; s == NULL gives an empty list. 0 or -1 (no memory). */
+int cli_split_list(const char *s, char ***out, size_t *n);
+void cli_list_free(char **v);
 
 /* Writes `j` (pretty, followed by a newline) to stdout and drops the reference.
  * Returns 0, or -1 when it could not be written. */

@@ -57,3 +57,40 @@ def test_unreachable_and_usage_errors():
     assert rc == 3
     rc, out, _ = cli("--help")
     assert rc == 0 and "host" in out and "jsonrpc" in out
+
+
+def test_sharing(engine, tmp_path):
+    b = engine.endpoint
+    host = "nqn.2014-08.org.nvmexpress:uuid:4e564d65-0000-4000-8000-0000000fea51"
+    assert cli("-b", b, "bdev", "create", "malloc:///cm?size_mb=4")[0] == 0
+    rc, out, err = cli("-b", b, "bdev", "share", "cm", "--hosts", host)
+    assert rc == 0, err
+    assert f"nvmf://127.0.0.1:{engine.nvmf_port}/nqn.2019-05.io.openebs:cm?uuid=" in out
+    rc, out, _ = cli("-b", b, "nvmf", "subsystems")
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["NQN", "TYPE", "SERIAL", "DEVICE"]
+    row = next(x for x in lines if x.startswith("nqn.2019-05.io.openebs:cm "))
+    assert " NVMe " in row and " DCS" in row and host in row
+    assert any(x.startswith("nqn.2014-08.org.nvmexpress.discovery ") for x in lines)
+    rc, out, _ = cli("-b", b, "-o", "json", "nvmf", "subsystems")
+    subs = {s["nqn"]: s for s in json.loads(out)}
+    assert subs["nqn.2019-05.io.openebs:cm"]["hosts"] == [{"nqn": host}]
+    assert cli("-b", b, "bdev", "unshare", "cm")[0] == 0
+    rc, out, _ = cli("-b", b, "-o", "json", "nvmf", "subsystems")
+    assert "nqn.2019-05.io.openebs:cm" not in {s["nqn"] for s in json.loads(out)}
+    # replicas
+    img = tmp_path / "p.img"
+    img.write_bytes(b"")
+    os.truncate(img, 64 << 20)
+    assert cli("-b", b, "pool", "create", "cp", f"aio://{img}")[0] == 0
+    rc, out, err = cli("-b", b, "-o", "json", "replica", "create", "cr", "--pool", "cp",
+                       "--size", "8MiB", "--share", "nvmf", "--hosts", host)
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["share"] == "NVMF" and r["allowed_hosts"] == [host]
+    rc, out, _ = cli("-b", b, "replica", "unshare", r["uuid"])
+    assert rc == 0 and "bdev:///cr?uuid=" in out
+    rc, out, _ = cli("-b", b, "replica", "share", r["uuid"])
+    assert rc == 0 and "nvmf://" in out and " NVMF " in out
+    rc, _, err = cli("-b", b, "replica", "share", "00000000-0000-0000-0000-000000000000")
+    assert rc == 1 and "NOT_FOUND" in err
