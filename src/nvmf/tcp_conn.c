@@ -8,6 +8,7 @@
  * buffer, digest) into one sendmsg; what does not fit waits for POLLOUT. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,27 @@ struct buf_cache {
     int n_small, n_large;
 };
 static _Thread_local struct buf_cache t_bufs;
+static pthread_key_t g_bufs_key;
+static pthread_once_t g_bufs_once = PTHREAD_ONCE_INIT;
+
+/* A reactor thread's cached buffers go with the thread. */
+static void bufs_free(void *arg)
+{
+    struct buf_cache *c = arg;
+    while (c->n_small)
+        free(c->small[--c->n_small]);
+    while (c->n_large)
+        free(c->large[--c->n_large]);
+}
+
+static void bufs_key_make(void) { pthread_key_create(&g_bufs_key, bufs_free); }
+
+static void bufs_register(void)
+{
+    pthread_once(&g_bufs_once, bufs_key_make);
+    if (!pthread_getspecific(g_bufs_key))
+        pthread_setspecific(g_bufs_key, &t_bufs);
+}
 
 uint8_t *nvmf_buf_get(uint32_t len)
 {
@@ -55,6 +77,8 @@ void nvmf_buf_put(uint8_t *p, uint32_t len)
 {
     if (!p)
         return;
+    if (!t_bufs.n_small && !t_bufs.n_large)
+        bufs_register();
     if (len <= SMALL_BUF && t_bufs.n_small < MAX_CACHED)
         t_bufs.small[t_bufs.n_small++] = p;
     else if (len > SMALL_BUF && len <= NVMF_MDTS_BYTES && t_bufs.n_large < MAX_CACHED)
