@@ -146,13 +146,26 @@ static uint16_t start(const uint8_t *data, size_t len, size_t need, uint64_t key
     return NVMF_SC_SUCCESS;
 }
 
-/* Acquire and Release: the host must be a registrant and CRKEY its key (§8.19.5, §8.19.8),
+/* Acquire and Release: the payload (need bytes) read; a reserved action, RTYPE (when
+ * check_rtype) or IEKEY is Invalid Field in Command (IEKEY in these two commands: "If
+ * this bit is set to '1', then the controller shall return an error of Invalid Field in
+ * Command"); then the host must be a registrant and CRKEY its key (§8.19.5, §8.19.8),
  * else Reservation Conflict. *idx is its registrant index. */
-static uint16_t check_key(const struct nvmf_resv *r, const uint8_t hostid[16], uint64_t crkey,
-                          int *idx)
+static uint16_t start_keyed(const struct nvmf_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+                            const uint8_t *data, size_t len, size_t need, uint8_t max_action,
+                            bool check_rtype, uint64_t keys[2], int *idx,
+                            struct nvmf_resv_notices *out, bool *changed)
 {
+    uint8_t rtype = CDW10_RTYPE(cdw10);
+    uint16_t sc = start(data, len, need, keys, out, changed);
+    if (sc)
+        return sc;
+    if (CDW10_ACTION(cdw10) > max_action || CDW10_IEKEY(cdw10) ||
+        (check_rtype &&
+         (rtype < NVMF_RESV_WRITE_EXCLUSIVE || rtype > NVMF_RESV_EXCLUSIVE_ACCESS_ALL_REGS)))
+        return NVMF_SC_INVALID_FIELD;
     *idx = find_reg(r, hostid);
-    if (*idx < 0 || r->regs[*idx].rkey != crkey)
+    if (*idx < 0 || r->regs[*idx].rkey != keys[0])
         return NVMF_SC_RESERVATION_CONFLICT;
     return NVMF_SC_SUCCESS;
 }
@@ -291,16 +304,10 @@ uint16_t nvmf_resv_acquire(struct nvmf_resv *r, const uint8_t hostid[16], uint32
 {
     uint8_t racqa = CDW10_ACTION(cdw10), rtype = CDW10_RTYPE(cdw10);
     uint64_t k[2];
-    uint16_t sc = start(data, len, 16, k, out, changed);
-    if (sc)
-        return sc;
-    /* IEKEY in Acquire: "If this bit is set to '1', then the controller shall return an
-     * error of Invalid Field in Command". */
-    if (racqa > RACQA_PREEMPT_ABORT || CDW10_IEKEY(cdw10) || rtype < NVMF_RESV_WRITE_EXCLUSIVE ||
-        rtype > NVMF_RESV_EXCLUSIVE_ACCESS_ALL_REGS)
-        return NVMF_SC_INVALID_FIELD;
     int idx;
-    if ((sc = check_key(r, hostid, k[0], &idx)))
+    uint16_t sc = start_keyed(r, hostid, cdw10, data, len, 16, RACQA_PREEMPT_ABORT, true, k, &idx,
+                              out, changed);
+    if (sc)
         return sc;
 
     if (racqa == RACQA_ACQUIRE) {
@@ -333,13 +340,10 @@ uint16_t nvmf_resv_release(struct nvmf_resv *r, const uint8_t hostid[16], uint32
 {
     uint8_t rrela = CDW10_ACTION(cdw10), rtype = CDW10_RTYPE(cdw10);
     uint64_t k[2];
-    uint16_t sc = start(data, len, 8, k, out, changed);
-    if (sc)
-        return sc;
-    if (rrela > RRELA_CLEAR || CDW10_IEKEY(cdw10)) /* IEKEY: as in Acquire */
-        return NVMF_SC_INVALID_FIELD;
     int idx;
-    if ((sc = check_key(r, hostid, k[0], &idx)))
+    uint16_t sc = start_keyed(r, hostid, cdw10, data, len, 8, RRELA_CLEAR, false, k, &idx, out,
+                              changed);
+    if (sc)
         return sc;
 
     if (rrela == RRELA_CLEAR) {

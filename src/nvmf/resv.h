@@ -33,7 +33,9 @@ enum nvmf_resv_type {
 #define NVMF_SC_DATA_SGL_LENGTH_INVALID 0x00F
 #define NVMF_SC_HOSTID_INCONSISTENT 0x020     /* Host Identifier Inconsistent Format */
 #define NVMF_SC_RESERVATION_CONFLICT 0x083
-#define NVMF_SC_INSUFFICIENT_CAPACITY 0x081   /* no room for another registrant */
+#define NVMF_SC_INSUFFICIENT_CAPACITY 0x081   /* no room for another registrant (the NVM
+                                                * command set's "Capacity Exceeded": NVMe
+                                                * has no status of its own for this) */
 
 struct nvmf_resv_registrant {
     uint8_t hostid[16];
@@ -41,7 +43,11 @@ struct nvmf_resv_registrant {
 };
 
 struct nvmf_resv {
-    uint32_t generation;      /* PRgeneration: +1 on every register/unregister/replace-with-change, preempt, clear */
+    /* PRgeneration (Reservation Status GEN), wrapping: +1 on every Reservation Register
+     * that completes successfully (register, also of the same key again; unregister;
+     * replace), every successful Preempt / Preempt and Abort, and every Clear, as the
+     * GEN field's definition says. Acquire and Release do not count. */
+    uint32_t generation;
     enum nvmf_resv_type type; /* NONE when no reservation is held */
     /* The holder: for the all-registrants types every registrant is a holder and this is -1. */
     int holder;               /* index into regs, or -1 */
@@ -69,11 +75,21 @@ void nvmf_resv_init(struct nvmf_resv *r);
 
 /* Reservation Register (opcode 0x0D). cdw10: RREGA [2:0], IEKEY [3], CPTPL [31:30].
  * data: the 16-byte payload (CRKEY, NRKEY), len its length (< 16 → DATA_SGL_LENGTH_INVALID).
- * Returns an NVMe status; *changed says whether the state changed (persist it). */
+ * Returns an NVMe status; *changed says whether the state changed (persist it).
+ * For all three commands `out` and `changed` must be non-NULL; on an error nothing is
+ * done: the state is untouched, *out empty and *changed false.
+ * Reserved values (RREGA/RACQA/RRELA, CPTPL 01b, RTYPE) and IEKEY in Acquire / Release
+ * give INVALID_FIELD; reserved bits are ignored. Replace with IEKEY by a host that is not
+ * a registrant registers it (the key is replaced "without regard to its registration
+ * status"); NRKEY may be any value, 0 included. */
 uint16_t nvmf_resv_register(struct nvmf_resv *r, const uint8_t hostid[16], uint32_t cdw10,
                             const uint8_t *data, size_t len, struct nvmf_resv_notices *out,
                             bool *changed);
-/* Reservation Acquire (0x11). cdw10: RACQA [2:0], IEKEY [3], RTYPE [15:8]; data CRKEY, PRKEY. */
+/* Reservation Acquire (0x11). cdw10: RACQA [2:0], IEKEY [3], RTYPE [15:8]; data CRKEY, PRKEY.
+ * Preempt: hosts whose registration is removed get "registration preempted" (1); when the
+ * reservation is taken over with another type, the remaining registrants get "reservation
+ * released" (2). Preempt and Abort lists the removed hosts in abort_hostid; the issuer is
+ * never listed nor notified, even when PRKEY removes its own registration. */
 uint16_t nvmf_resv_acquire(struct nvmf_resv *r, const uint8_t hostid[16], uint32_t cdw10,
                            const uint8_t *data, size_t len, struct nvmf_resv_notices *out,
                            bool *changed);
@@ -84,8 +100,10 @@ uint16_t nvmf_resv_release(struct nvmf_resv *r, const uint8_t hostid[16], uint32
 /* Reservation Report (0x0E) into buf (buf_len bytes, the host's NUMD). cdw11 bit 0 EDS
  * (extended data structure); without EDS a host with a 128-bit identifier gets
  * HOSTID_INCONSISTENT, as NVMe-oF hosts always have one. cntlid_of(hostid, ctx) gives the
- * controller id to report for a registrant (0xFFFF if it has none connected). The report
- * is truncated to buf_len. */
+ * controller id to report for a registrant (0xFFFF if it has none connected; a NULL
+ * cntlid_of reports 0xFFFF for all). The report is truncated to buf_len (to the byte, a
+ * last entry in part); bytes of buf past the report are zeroed, and REGCTL counts every
+ * registrant, whatever fits. Without EDS nothing is written. */
 uint16_t nvmf_resv_report(const struct nvmf_resv *r, uint32_t cdw11, uint8_t *buf, size_t buf_len,
                           uint16_t (*cntlid_of)(const uint8_t hostid[16], void *ctx), void *ctx);
 
@@ -95,6 +113,12 @@ uint16_t nvmf_resv_report(const struct nvmf_resv *r, uint32_t cdw11, uint8_t *bu
 bool nvmf_resv_access(const struct nvmf_resv *r, const uint8_t hostid[16], bool write);
 
 /* Serialization for persistence (the replica's xattr or the --ptpl-dir file): JSON text
- * (allocated), and back (0 or -EINVAL with the state untouched). */
+ * (allocated with malloc: free() it; NULL only when out of memory), and back (0 or
+ * -EINVAL with the state untouched). The text is one object:
+ *   {"generation": u32, "type": 0..6, "holder": hostid | null, "ptpl": bool,
+ *    "registrants": [{"hostid": "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+ *                     "rkey": "16 hex digits"}, ...]}
+ * (keys as hex text since they are 64-bit unsigned; holder null unless the type has a
+ * single holder, which must then be a registrant; unknown members are ignored). */
 char *nvmf_resv_to_json(const struct nvmf_resv *r);
 int nvmf_resv_from_json(struct nvmf_resv *r, const char *text);
