@@ -7,7 +7,8 @@ reconnect, a host that is not allowed refused, reservations with two host identi
 (register, acquire write-exclusive, report, the other host's write refused and its acquire
 in conflict, release), disconnect. The daemon is then restarted (its pool imported again,
 the replica shared again from its persisted property). Boot 2: the file checksums of boot
-1 are still right."""
+1 are still right, and growing the replica while the host is connected reaches the host's
+block device (namespace attribute notice, changed namespace list)."""
 import re
 import uuid as uuidlib
 
@@ -18,7 +19,7 @@ import pool_pb2
 import replica_pb2
 from conftest import Engine
 from lvs_helpers import MiB, LvsStubs, make_image
-from qemu_guest import HOSTS, run_guest
+from qemu_guest import HOSTS, Guest, run_guest
 
 NQN0 = "nqn.2019-05.io.openebs:r0"
 NQN1 = "nqn.2019-05.io.openebs:r1"
@@ -98,6 +99,12 @@ sleep 1
 mkdir -p /mnt/r0 && mount -t ext4 /dev/nvme0n1 /mnt/r0 || fail mount
 (cd /mnt/r0 && sha256sum -c /tmp/sums) || fail "checksums after the daemon restart"
 umount /mnt/r0
+# the host test grows the replica now: the kernel hears of it (namespace attribute event)
+echo READY-FOR-RESIZE
+s=0
+for i in $(seq 1 60); do s=$(cat /sys/block/nvme0n1/size); [ "$s" -gt 131072 ] && break; sleep 1; done
+echo "SIZE-NOW $s"
+[ "$s" = 196608 ] || fail "the new size was not seen"
 nvme disconnect -n NQN0 || fail disconnect
 echo BOOT2-DONE
 '''
@@ -147,8 +154,15 @@ def test_linux_initiator(tmp_path):
         s.pool.ImportPool(pool_pb2.ImportPoolRequest(name="p0", disks=[f"aio://{img}"]))
         got = {x.name: x for x in s.replica.ListReplicas(replica_pb2.ListReplicaOptions()).replicas}
         assert got["r0"].share == common_pb2.NVMF and got["r0"].uuid == r0.uuid
-        res = run_guest(fill(BOOT2), ports=[(8420, port)], timeout=300, files={"/tmp/sums": sums},
-                        log_path=str(tmp_path / "guest2.log"))
+        g = Guest(fill(BOOT2), ports=[(8420, port)], timeout=300, files={"/tmp/sums": sums},
+                  log_path=str(tmp_path / "guest2.log")).start()
+        try:
+            g.wait_for("READY-FOR-RESIZE", timeout=200)
+            s.replica.ResizeReplica(replica_pb2.ResizeReplicaRequest(uuid=r0.uuid,
+                                                                     requested_size=96 * MiB))
+            res = g.wait()
+        finally:
+            g.kill()
         assert "BOOT2-DONE" in res.output and res.rc == 0, res.output[-6000:]
         s.close()
     finally:
