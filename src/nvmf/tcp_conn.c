@@ -154,11 +154,13 @@ static void arm_out(struct nvmf_qpair *qp)
         qp_close(qp, "cannot watch the socket");
 }
 
-static void on_in(struct reactor_completion *c, int res, uint32_t flags)
+/* A readiness watch fired: readable → receive, writable → send what is queued. */
+static void poll_done(struct nvmf_qpair *qp, int res, bool out)
 {
-    (void)flags;
-    struct nvmf_qpair *qp = (struct nvmf_qpair *)((char *)c - offsetof(struct nvmf_qpair, poll_in));
-    qp->in_armed = false;
+    if (out)
+        qp->out_armed = false;
+    else
+        qp->in_armed = false;
     if (qp->closing) {
         qp_maybe_free(qp);
         return;
@@ -167,24 +169,22 @@ static void on_in(struct reactor_completion *c, int res, uint32_t flags)
         qp_close(qp, "socket poll failed");
         return;
     }
-    rx_process(qp);
+    if (out)
+        tx_flush(qp);
+    else
+        rx_process(qp);
+}
+
+static void on_in(struct reactor_completion *c, int res, uint32_t flags)
+{
+    (void)flags;
+    poll_done((struct nvmf_qpair *)((char *)c - offsetof(struct nvmf_qpair, poll_in)), res, false);
 }
 
 static void on_out(struct reactor_completion *c, int res, uint32_t flags)
 {
     (void)flags;
-    struct nvmf_qpair *qp =
-        (struct nvmf_qpair *)((char *)c - offsetof(struct nvmf_qpair, poll_out));
-    qp->out_armed = false;
-    if (qp->closing) {
-        qp_maybe_free(qp);
-        return;
-    }
-    if (res < 0) {
-        qp_close(qp, "socket poll failed");
-        return;
-    }
-    tx_flush(qp);
+    poll_done((struct nvmf_qpair *)((char *)c - offsetof(struct nvmf_qpair, poll_out)), res, true);
 }
 
 /* ---- transmit ---- */

@@ -17,7 +17,7 @@
 #include "bdev/bdev_rpc.h"
 #include "bdev/bdev_uri.h"
 #include "grpc/rpc.h"
-#include "nvmf/nvmf.h"
+#include "grpc/bdev_share.h"
 
 static grpc_status_code bdev_status(int err)
 {
@@ -136,13 +136,8 @@ static void share_bdev(struct rpc_call *call, const ProtobufCMessage *req)
                  "NVMF", r->protocol);
         return;
     }
-    char err[256] = "";
-    int rc = nvmf_share_device(r->name, (const char *const *)r->allowed_hosts, r->n_allowed_hosts,
-                               err, sizeof(err));
-    if (rc) {
-        rpc_fail(call, bdev_status(rc), "%s", err[0] ? err : strerror(-rc));
+    if (!bdev_rpc_share(call, r->name, r->allowed_hosts, r->n_allowed_hosts))
         return;
-    }
     struct bdev_view v;
     if (bdev_view_get(bdev_lookup(r->name), &v)) {
         rpc_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "ENOMEM");
@@ -156,23 +151,10 @@ static void share_bdev(struct rpc_call *call, const ProtobufCMessage *req)
     bdev_view_free(&v);
 }
 
-static void unshared(void *arg, int rc)
-{
-    struct rpc_call *call = arg;
-    if (rc)
-        rpc_fail(call, GRPC_STATUS_INTERNAL, "unshare failed: %s", strerror(-rc));
-    else
-        rpc_reply(call, NULL);
-}
-
 static void unshare_bdev(struct rpc_call *call, const ProtobufCMessage *req)
 {
     const Mayastor__V1__BdevUnshareRequest *r = (const void *)req;
-    if (!bdev_lookup(r->name)) {
-        rpc_fail(call, GRPC_STATUS_NOT_FOUND, "no device %s", r->name);
-        return;
-    }
-    nvmf_unshare_device(r->name, unshared, call);
+    bdev_rpc_unshare(call, r->name);
 }
 
 static const struct rpc_handler handlers[] = {

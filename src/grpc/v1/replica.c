@@ -50,6 +50,17 @@ static void reply_replica(struct lvs_call *c, const struct lvol *lv)
     lvs_call_finish(c);
 }
 
+/* Answers with the replica of that uuid after an operation on it (INTERNAL if it went). */
+static void reply_replica_uuid(struct lvs_call *c, const char *uuid)
+{
+    struct lvol *lv;
+    if (lvol_lookup_uuid(uuid, &lv)) {
+        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
+        return;
+    }
+    reply_replica(c, lv);
+}
+
 /* The replica with that uuid; answers and returns NULL (NOT_FOUND, with gtm-602 when
  * `destroy`; INTERNAL for a device that is not a replica). */
 static struct lvol *find(struct lvs_call *c, const char *uuid, bool destroy, bool snapshots)
@@ -238,12 +249,7 @@ static void replica_done(void *arg, int rc, const char *errmsg)
         lvs_call_fail(c, code, errmsg ? errmsg : strerror(-rc));
         return;
     }
-    struct lvol *lv;
-    if (lvol_lookup_uuid(r->uuid, &lv)) {
-        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
-        return;
-    }
-    reply_replica(c, lv);
+    reply_replica_uuid(c, r->uuid);
 }
 
 static void do_resize(struct lvs_call *c)
@@ -264,12 +270,7 @@ static void entity_done(void *arg, int rc, const char *errmsg)
                       errmsg ? errmsg : strerror(-rc));
         return;
     }
-    struct lvol *lv;
-    if (lvol_lookup_uuid(r->uuid, &lv)) {
-        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
-        return;
-    }
-    reply_replica(c, lv);
+    reply_replica_uuid(c, r->uuid);
 }
 
 static void do_set_entity(struct lvs_call *c)
@@ -353,12 +354,7 @@ static void shared_done(void *arg, int rc, const char *errmsg)
         lvs_call_fail(c, share_status(rc), errmsg ? errmsg : strerror(-rc));
         return;
     }
-    struct lvol *lv;
-    if (lvol_lookup_uuid(x->uuid, &lv)) {
-        lvs_call_fail(c, GRPC_STATUS_INTERNAL, "the replica disappeared");
-        return;
-    }
-    reply_replica(c, lv);
+    reply_replica_uuid(c, x->uuid);
 }
 
 static void do_share(struct lvs_call *c)
