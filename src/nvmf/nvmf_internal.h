@@ -53,6 +53,7 @@ struct nvmf_tx {
 
 enum nvmf_req_state {
     REQ_FREE,
+    REQ_RX_CAPSULE, /* its in-capsule data is arriving */
     REQ_RX_DATA,    /* waiting for H2C data */
     REQ_EXEC,       /* running (bdev I/O or on the primary) */
     REQ_TX,         /* response queued */
@@ -126,6 +127,7 @@ struct nvmf_qpair {
     bool rx_paused;               /* a Connect is on the primary: read nothing meanwhile */
     bool connect_sent;            /* the primary may know this qpair: tell it at close */
     bool freeing;
+    int depth;                    /* handlers of this qpair running: it is freed after them */
     enum rx_state rx;
     uint8_t hdr[TCP_MAX_HDR];
     uint32_t hdr_have;

@@ -30,6 +30,16 @@ static void tx_flush(struct nvmf_qpair *qp);
 static void qp_close(struct nvmf_qpair *qp, const char *why);
 static void qp_maybe_free(struct nvmf_qpair *qp);
 
+/* Every entry into a qpair from outside (readiness, messages, device completions) runs
+ * between qp_enter and qp_leave: a close deep inside frees the qpair only on the way
+ * out, never under a caller still using it. */
+static void qp_enter(struct nvmf_qpair *qp) { qp->depth++; }
+static void qp_leave(struct nvmf_qpair *qp)
+{
+    if (--qp->depth == 0 && qp->closing)
+        qp_maybe_free(qp);
+}
+
 /* ---- data buffers: two size classes, a few of each cached per reactor ---- */
 
 struct buf_cache {
@@ -155,7 +165,7 @@ static void arm_out(struct nvmf_qpair *qp)
 }
 
 /* A readiness watch fired: readable → receive, writable → send what is queued. */
-static void poll_done(struct nvmf_qpair *qp, int res, bool out)
+static void poll_done_in(struct nvmf_qpair *qp, int res, bool out)
 {
     if (out)
         qp->out_armed = false;
@@ -173,6 +183,13 @@ static void poll_done(struct nvmf_qpair *qp, int res, bool out)
         tx_flush(qp);
     else
         rx_process(qp);
+}
+
+static void poll_done(struct nvmf_qpair *qp, int res, bool out)
+{
+    qp_enter(qp);
+    poll_done_in(qp, res, out);
+    qp_leave(qp);
 }
 
 static void on_in(struct reactor_completion *c, int res, uint32_t flags)
@@ -297,7 +314,17 @@ static void fatal(struct nvmf_qpair *qp, enum tcp_fes fes, uint32_t fei)
 
 /* ---- completion ---- */
 
+static void req_complete(struct nvmf_req *r);
+
 void nvmf_req_complete(struct nvmf_req *r)
+{
+    struct nvmf_qpair *qp = r->qp;
+    qp_enter(qp);
+    req_complete(r);
+    qp_leave(qp);
+}
+
+static void req_complete(struct nvmf_req *r)
 {
     struct nvmf_qpair *qp = r->qp;
     if (qp->closing || qp->terminating) {
@@ -345,14 +372,14 @@ static void req_back(void *arg)
 {
     struct nvmf_req *r = arg;
     struct nvmf_qpair *qp = r->qp;
-    if (SQE_OPC(r->sqe) == NVME_FABRICS && SQE_FCTYPE(r->sqe) == NVMF_FCTYPE_CONNECT) {
+    qp_enter(qp);
+    bool connect = SQE_OPC(r->sqe) == NVME_FABRICS && SQE_FCTYPE(r->sqe) == NVMF_FCTYPE_CONNECT;
+    if (connect)
         qp->rx_paused = false;
-        nvmf_req_complete(r);
-        if (!qp->closing)
-            rx_process(qp);
-        return;
-    }
     nvmf_req_complete(r);
+    if (connect && !qp->closing)
+        rx_process(qp);
+    qp_leave(qp);
 }
 
 static void req_on_primary(void *arg)
@@ -507,6 +534,7 @@ static void capsule_header(struct nvmf_qpair *qp)
         }
     }
     if (incap) {
+        r->state = REQ_RX_CAPSULE;
         qp->rx_req = r;
         qp->rx_dst = r->status ? NULL : r->buf; /* NULL: read and drop */
         qp->rx_need = incap;
@@ -761,7 +789,9 @@ static void qp_begin(void *arg)
 {
     struct nvmf_qpair *qp = arg;
     qp->reactor = reactor_self();
+    qp_enter(qp);
     rx_process(qp);
+    qp_leave(qp);
 }
 
 void nvmf_qpair_start(struct nvmf_target_listener *l, int fd, struct reactor *r)
@@ -816,7 +846,16 @@ static void qp_gone_on_primary(void *arg)
         log_error("nvmf: cannot finish closing a connection (out of memory)");
 }
 
+static void qp_close_in(struct nvmf_qpair *qp, const char *why);
+
 static void qp_close(struct nvmf_qpair *qp, const char *why)
+{
+    qp_enter(qp);
+    qp_close_in(qp, why);
+    qp_leave(qp);
+}
+
+static void qp_close_in(struct nvmf_qpair *qp, const char *why)
 {
     if (qp->closing)
         return;
@@ -835,11 +874,8 @@ static void qp_close(struct nvmf_qpair *qp, const char *why)
     }
     qp->tx_head = qp->tx_tail = NULL;
     for (uint32_t i = 0; i < qp->n_reqs; i++)
-        if (qp->reqs[i].state == REQ_RX_DATA)
+        if (qp->reqs[i].state == REQ_RX_DATA || qp->reqs[i].state == REQ_RX_CAPSULE)
             req_release(&qp->reqs[i]);
-    if (qp->rx_req && qp->rx_req->state == REQ_EXEC && !qp->rx_req->primary_fn &&
-        qp->rx == RX_DATA)
-        req_release(qp->rx_req);
     qp->rx_req = NULL;
     if (qp->connect_sent) {
         qp->detach_pending = true;
@@ -854,7 +890,7 @@ static void qp_close(struct nvmf_qpair *qp, const char *why)
 static void qp_maybe_free(struct nvmf_qpair *qp)
 {
     if (!qp->closing || qp->in_armed || qp->out_armed || qp->busy_reqs || qp->detach_pending ||
-        qp->freeing)
+        qp->freeing || qp->depth)
         return;
     qp->freeing = true;
     close(qp->fd);
