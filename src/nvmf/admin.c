@@ -50,6 +50,8 @@ static void id_ctrl(struct nvmf_req *r, const struct nvmf_ctrlr *c)
     le16_put(d + 78, c->cntlid);
     le32_put(d + 80, 0x00010300u);
     le32_put(d + 96, 1u); /* CTRATT: 128-bit host identifier */
+    for (int i = 0; i < 3; i++) /* CRDT1..3 (100 ms units), --tgt-crdt */
+        le16_put(d + 128 + 2 * i, g_env.args.tgt_crdt[i]);
     le16_put(d + 320, 10); /* KAS: keep alive granularity 100 ms x 10 */
     d[258] = 3;            /* ACL: 4 outstanding aborts */
     d[259] = NVMF_MAX_AER - 1;
