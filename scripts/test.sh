@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite twice: on the normal
-# build and on an ASan+UBSan build. Exits non-zero on any failure.
+# build and on an ASan+UBSan build; after the normal build's unit tests, a 30 s libFuzzer
+# run (tests/fuzz/run-fuzz.sh, clang). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -13,6 +14,10 @@ run_suite() {
   local dir=$1
   echo "=== unit tests ($dir) ==="
   meson test -C "$dir" --suite unit --print-errorlogs
+  if [ "$dir" = build ]; then
+    echo "=== fuzzing (clang, build-fuzz) ==="
+    bash tests/fuzz/run-fuzz.sh 30
+  fi
   echo "=== integration tests ($dir) ==="
   IOE_BUILD_DIR="$dir" "$PY" -m pytest -q -p no:cacheprovider tests/integration
 }

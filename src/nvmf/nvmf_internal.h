@@ -148,6 +148,7 @@ struct nvmf_qpair {
     bool closing;
     bool detach_pending;          /* the primary is detaching us from the controller */
     bool detached;
+    struct nvmf_qpair *local_next; /* this reactor's connections (tcp_conn.c) */
     /* primary-owned links */
     struct nvmf_qpair *ctrlr_next;
     uint64_t stat_cmds;
@@ -229,6 +230,10 @@ void nvmf_req_to_primary(struct nvmf_req *r, void (*fn)(struct nvmf_req *r));
 void nvmf_req_complete_from_primary(struct nvmf_req *r);
 /* Asks the qpair (on its reactor) to close; from any reactor. */
 void nvmf_qpair_disconnect(struct nvmf_qpair *qp);
+/* Shutdown (primary): closes every connection on every reactor, controller or not;
+ * nvmf_qpairs_live() counts those not freed yet. */
+void nvmf_qpairs_close_all(void);
+unsigned nvmf_qpairs_live(void);
 static inline void nvmf_req_set_status(struct nvmf_req *r, uint16_t sc)
 {
     r->status = sc;

@@ -23,6 +23,8 @@ int nvmf_discovery_create(void);
 void nvmf_subsys_stop_all(void (*done)(void *arg), void *arg);
 
 #define N_LISTENERS 2
+#define DRAIN_POLL_US 5000
+#define DRAIN_TIMEOUT_NS (10ull * 1000 * 1000 * 1000)
 
 static struct {
     bool running;
@@ -33,6 +35,8 @@ static struct {
     unsigned next_reactor;
     void (*stopped)(void *arg);
     void *stopped_arg;
+    struct reactor_timer *drain; /* shutdown: waits for the connections to be freed */
+    uint64_t drain_deadline_ns;
 } g_tgt;
 
 bool nvmf_target_running(void) { return g_tgt.running; }
@@ -340,6 +344,26 @@ int nvmf_target_start(const struct nvmf_target_opts *o, char *err, size_t errlen
     return 0;
 }
 
+static void target_stopped(void)
+{
+    void (*d)(void *) = g_tgt.stopped;
+    g_tgt.stopped = NULL;
+    d(g_tgt.stopped_arg);
+}
+
+static void qpairs_drained_check(void *arg)
+{
+    (void)arg;
+    unsigned live = nvmf_qpairs_live();
+    if (live && reactor_now_ns() < g_tgt.drain_deadline_ns)
+        return;
+    if (live)
+        log_warn("nvmf: %u connection(s) still closing at shutdown", live);
+    reactor_timer_cancel(g_tgt.drain);
+    g_tgt.drain = NULL;
+    target_stopped();
+}
+
 static void listener_closed_check(void)
 {
     for (int i = 0; i < g_tgt.n_l; i++)
@@ -351,10 +375,15 @@ static void listener_closed_check(void)
         g_tgt.l[i].fd = -1;
     }
     g_tgt.n_l = 0;
-    void (*d)(void *) = g_tgt.stopped;
-    g_tgt.stopped = NULL;
-    if (d)
-        d(g_tgt.stopped_arg);
+    if (!g_tgt.stopped || g_tgt.drain)
+        return;
+    /* connections no controller holds (before or after a Connect, or refused) go too,
+     * and the target is stopped once every connection is freed */
+    nvmf_qpairs_close_all();
+    g_tgt.drain_deadline_ns = reactor_now_ns() + DRAIN_TIMEOUT_NS;
+    g_tgt.drain = reactor_timer_start(1000, DRAIN_POLL_US, qpairs_drained_check, NULL);
+    if (!g_tgt.drain)
+        target_stopped();
 }
 
 static void subsystems_stopped(void *arg)

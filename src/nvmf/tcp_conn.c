@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,6 +521,7 @@ static void capsule_header(struct nvmf_qpair *qp)
         r->status = type == SGL_DATA_BLOCK_OFFSET ? NVME_SC_DATA_SGL_LENGTH_INVALID
                                                   : NVME_SC_SGL_INVALID_TYPE;
     }
+    r->dnr = r->status != 0; /* the same command would fail again */
     if (!r->status && dir && len) {
         r->xfer_len = len;
         r->h2c = dir == 1;
@@ -785,10 +787,16 @@ static void rx_process(struct nvmf_qpair *qp)
 
 /* ---- setup and teardown ---- */
 
+/* This reactor's connections, so that shutdown can close those no controller holds. */
+static _Thread_local struct nvmf_qpair *t_qpairs;
+static atomic_uint g_live_qpairs; /* accepted and not freed yet, on every reactor */
+
 static void qp_begin(void *arg)
 {
     struct nvmf_qpair *qp = arg;
     qp->reactor = reactor_self();
+    qp->local_next = t_qpairs;
+    t_qpairs = qp;
     qp_enter(qp);
     rx_process(qp);
     qp_leave(qp);
@@ -824,7 +832,9 @@ void nvmf_qpair_start(struct nvmf_target_listener *l, int fd, struct reactor *r)
         nvmf_sockaddr_str(&ss, qp->peer, sizeof(qp->peer));
     else
         snprintf(qp->peer, sizeof(qp->peer), "fd %d", fd);
+    atomic_fetch_add(&g_live_qpairs, 1);
     if (reactor_send(r, qp_begin, qp)) {
+        atomic_fetch_sub(&g_live_qpairs, 1);
         free(reqs);
         free(qp);
         close(fd);
@@ -893,9 +903,16 @@ static void qp_maybe_free(struct nvmf_qpair *qp)
         qp->freeing || qp->depth)
         return;
     qp->freeing = true;
+    for (struct nvmf_qpair **p = &t_qpairs; *p; p = &(*p)->local_next) {
+        if (*p == qp) {
+            *p = qp->local_next;
+            break;
+        }
+    }
     close(qp->fd);
     free(qp->reqs);
     free(qp);
+    atomic_fetch_sub(&g_live_qpairs, 1);
 }
 
 static void qp_disconnect_msg(void *arg)
@@ -908,3 +925,21 @@ void nvmf_qpair_disconnect(struct nvmf_qpair *qp)
     if (reactor_send(qp->reactor, qp_disconnect_msg, qp))
         log_error("nvmf: cannot disconnect a queue (out of memory)");
 }
+
+static void close_local(void *arg)
+{
+    (void)arg;
+    for (struct nvmf_qpair *qp = t_qpairs, *next; qp; qp = next) {
+        next = qp->local_next; /* qp may be freed by its close */
+        qp_close(qp, "the target is stopping");
+    }
+}
+
+void nvmf_qpairs_close_all(void)
+{
+    for (int i = 0; i < reactor_count(); i++)
+        if (reactor_send(reactor_get(i), close_local, NULL))
+            log_error("nvmf: cannot close the connections of reactor %d (out of memory)", i);
+}
+
+unsigned nvmf_qpairs_live(void) { return atomic_load(&g_live_qpairs); }
