@@ -61,6 +61,17 @@ static void reply_replica_uuid(struct lvs_call *c, const char *uuid)
     reply_replica(c, lv);
 }
 
+/* NONE or NVMF; anything else is answered INVALID_ARGUMENT (false). */
+static bool share_protocol_ok(struct lvs_call *c, int share)
+{
+    if (share == MAYASTOR__V1__SHARE_PROTOCOL__NONE || share == MAYASTOR__V1__SHARE_PROTOCOL__NVMF)
+        return true;
+    rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
+             share);
+    lvs_call_finish(c);
+    return false;
+}
+
 /* The replica with that uuid; answers and returns NULL (NOT_FOUND, with gtm-602 when
  * `destroy`; INTERNAL for a device that is not a replica). */
 static struct lvol *find(struct lvs_call *c, const char *uuid, bool destroy, bool snapshots)
@@ -150,13 +161,8 @@ static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
 static void do_create(struct lvs_call *c)
 {
     const Mayastor__V1__CreateReplicaRequest *r = (const void *)c->req;
-    if (r->share != MAYASTOR__V1__SHARE_PROTOCOL__NONE &&
-        r->share != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
-        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
-                 r->share);
-        lvs_call_finish(c);
+    if (!share_protocol_ok(c, r->share))
         return;
-    }
     struct lvs *l = lvs_lookup_any(r->pooluuid);
     if (!l) {
         rpc_fail(c->call, GRPC_STATUS_FAILED_PRECONDITION, "Pool %s not found", r->pooluuid);
@@ -369,13 +375,8 @@ static void do_share(struct lvs_call *c)
         lvs_call_finish(c);
         return;
     }
-    if (r->share != MAYASTOR__V1__SHARE_PROTOCOL__NONE &&
-        r->share != MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
-        rpc_fail(c->call, GRPC_STATUS_INVALID_ARGUMENT, "invalid replica share protocol value: %d",
-                 r->share);
-        lvs_call_finish(c);
+    if (!share_protocol_ok(c, r->share))
         return;
-    }
     if (!lvs_call_lock_pool(c, lv->lvs))
         return;
     memcpy(((struct rctx *)c)->uuid, lv->uuid_str, 37);
