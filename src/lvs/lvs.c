@@ -46,6 +46,7 @@ grpc_status_code lvs_grpc_status(int rc)
         return GRPC_STATUS_NOT_FOUND;
     case ENOMEDIUM:
     case EBUSY:
+    case EBADMSG: /* a host file the share needs (PTPL) is unreadable or not ours */
         return GRPC_STATUS_FAILED_PRECONDITION;
     case EALREADY:
     case EMEDIUMTYPE:
@@ -437,6 +438,12 @@ static void import_purged(void *arg)
     cctx_finish(c);
 }
 
+static void import_reshared(void *arg)
+{
+    struct cctx *c = arg;
+    lvol_purge_discarded(c->lvs, import_purged, c);
+}
+
 static void import_loaded(struct cctx *c)
 {
     char found[LVS_NAME_MAX];
@@ -489,9 +496,7 @@ static void import_loaded(struct cctx *c)
     c->bs = NULL; /* owned by the pool now */
     c->desc = NULL;
     pool_add(l);
-    for (struct lvol *lv = l->lvols; lv; lv = lv->next)
-        lvol_reshare(lv);
-    lvol_purge_discarded(l, import_purged, c);
+    lvol_reshare_all(l, import_reshared, c);
 }
 
 static void create_now(struct cctx *c);

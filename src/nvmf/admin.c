@@ -34,7 +34,8 @@ static void give(struct nvmf_req *r, const void *data, size_t len)
     r->c2h_len = r->xfer_len;
 }
 
-static bool ptpl_capable(void) { return g_env.args.ptpl_dir[0] != 0; }
+/* Persist Through Power Loss is offered where the namespace has a PTPL file. */
+static bool ptpl_capable(const struct nvmf_subsys *ss) { return ss->ptpl_path != NULL; }
 
 /* ---- Identify ---- */
 
@@ -110,7 +111,7 @@ static void id_ns(struct nvmf_req *r, const struct nvmf_subsys *ss, uint32_t nsi
     le64_put(d + 8, n);
     le64_put(d + 16, n);
     d[30] = 1; /* NMIC: may be attached to several controllers */
-    d[31] = (uint8_t)(0x7E | 0x80 | (ptpl_capable() ? 1 : 0)); /* RESCAP */
+    d[31] = (uint8_t)(0x7E | 0x80 | (ptpl_capable(ss) ? 1 : 0)); /* RESCAP */
     memcpy(d + 104, ss->nguid, 16);
     if (g_env.ana_enabled)
         le32_put(d + 92, 1);
@@ -346,7 +347,8 @@ static uint32_t *simple_feature(struct nvmf_ctrlr *c, uint8_t fid)
     }
 }
 
-static void features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
+/* true: r completes later (it went on elsewhere) */
+static bool features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
 {
     uint32_t c10 = SQE_CDW(r->sqe, 10), c11 = SQE_CDW(r->sqe, 11);
     uint8_t fid = (uint8_t)c10;
@@ -354,16 +356,16 @@ static void features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
     if (set && (c10 & 0x80000000u)) {
         r->status = NVME_SC_FEATURE_NOT_SAVEABLE;
         r->dnr = true;
-        return;
+        return false;
     }
     if (!set && sel == 3) { /* supported capabilities: every feature here is changeable */
         r->dw0 = fid == NVME_FEAT_RESV_MASK || fid == NVME_FEAT_RESV_PERSIST ? 0x6 : 0x4;
-        return;
+        return false;
     }
     bool disc = c->ss->discovery;
     if (disc && fid != NVME_FEAT_KATO && fid != NVME_FEAT_ASYNC_EVENT) {
         bad_field(r);
-        return;
+        return false;
     }
     uint32_t *v = simple_feature(c, fid);
     if (v) {
@@ -371,7 +373,7 @@ static void features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
             *v = c11;
         else
             r->dw0 = *v;
-        return;
+        return false;
     }
     switch (fid) {
     case NVME_FEAT_NUM_QUEUES:
@@ -379,11 +381,11 @@ static void features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
             uint32_t nsq = c11 & 0xFFFF, ncq = c11 >> 16;
             if (nsq == 0xFFFF || ncq == 0xFFFF) {
                 bad_field(r);
-                return;
+                return false;
             }
             if (c->io_qpairs) { /* only before I/O queues exist */
                 r->status = NVME_SC_CMD_SEQ_ERROR;
-                return;
+                return false;
             }
             uint32_t want = (nsq > ncq ? nsq : ncq) + 1;
             c->n_io_queues = (uint16_t)(want < NVMF_MAX_IO_QUEUES ? want : NVMF_MAX_IO_QUEUES);
@@ -392,62 +394,59 @@ static void features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
             uint32_t n = (c->n_io_queues ? c->n_io_queues : NVMF_MAX_IO_QUEUES) - 1;
             r->dw0 = n | (n << 16);
         }
-        return;
+        return false;
     case NVME_FEAT_ASYNC_EVENT:
         if (set)
             c->aen_cfg = c11 & (disc ? NVME_AEN_CFG_DISC_CHANGE : AEN_SUPPORTED);
         else
             r->dw0 = c->aen_cfg;
-        return;
+        return false;
     case NVME_FEAT_KATO:
         if (set)
             nvmf_ctrlr_set_kato(c, c11);
         else
             r->dw0 = c->kato_ms;
-        return;
+        return false;
     case NVME_FEAT_HOST_ID:
         if (set) { /* over fabrics the host identifier is the one given at Connect */
             r->status = NVME_SC_CMD_SEQ_ERROR;
             r->dnr = true;
-            return;
+            return false;
         }
         if (!(c11 & 1)) {
             r->status = NVME_SC_HOSTID_INCONSISTENT;
             r->dnr = true;
-            return;
+            return false;
         }
         give(r, c->hostid, 16);
-        return;
+        return false;
     case NVME_FEAT_RESV_MASK:
         if (SQE_NSID(r->sqe) != 1 && SQE_NSID(r->sqe) != 0xFFFFFFFFu) {
             r->status = NVME_SC_INVALID_NS;
             r->dnr = true;
-            return;
+            return false;
         }
         if (set)
             c->resv_mask = c11 & 0xEu;
         else
             r->dw0 = c->resv_mask;
-        return;
+        return false;
     case NVME_FEAT_RESV_PERSIST:
         if (SQE_NSID(r->sqe) != 1) {
             r->status = NVME_SC_INVALID_NS;
             r->dnr = true;
-            return;
+            return false;
         }
         if (set) {
-            if ((c11 & 1) && !ptpl_capable()) {
-                bad_field(r);
-                return;
-            }
-            c->ss->resv.ptpl = c11 & 1;
-        } else {
-            r->dw0 = c->ss->resv.ptpl ? 1 : 0;
+            nvmf_resv_set_persist(r); /* may write the PTPL file; completes r */
+            return true;
         }
-        return;
+        r->dw0 = c->ss->resv.ptpl ? 1 : 0;
+        return false;
     default:
         bad_field(r);
     }
+    return false;
 }
 
 void nvmf_admin_exec(struct nvmf_req *r)
@@ -476,7 +475,8 @@ void nvmf_admin_exec(struct nvmf_req *r)
         features(r, c, false);
         break;
     case NVME_ADM_SET_FEATURES:
-        features(r, c, true);
+        if (features(r, c, true))
+            return;
         break;
     case NVME_ADM_ASYNC_EVENT:
         nvmf_ctrlr_aer(c, r);

@@ -56,6 +56,12 @@ const char *nvmf_subsys_host(const struct nvmf_subsys *ss, size_t i);
  * with a message. */
 int nvmf_share_device(const char *name, const char *const *hosts, size_t n_hosts, char *err,
                       size_t errlen);
+/* The same for a device whose reservations persist through power loss in the file
+ * `ptpl_path` (ptpl.h; NULL: they do not), which held `ptpl_text` (NULL: no file). A new
+ * share starts from that state; -EBADMSG with a message, and nothing shared, when the text
+ * is not a reservation state of this device. An existing share keeps its state. */
+int nvmf_share_device_ptpl(const char *name, const char *const *hosts, size_t n_hosts,
+                           const char *ptpl_path, const char *ptpl_text, char *err, size_t errlen);
 /* Unshares device `name` (nothing to do if it is not shared); done(arg, rc) on the
  * primary, possibly before this returns. */
 void nvmf_unshare_device(const char *name, void (*done)(void *arg, int rc), void *arg);

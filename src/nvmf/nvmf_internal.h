@@ -203,6 +203,9 @@ struct nvmf_subsys {
     uint8_t ana_state;
     uint64_t ana_chgcnt;
     struct nvmf_resv resv;
+    char *ptpl_path;               /* the PTPL file (ptpl.h); NULL: no persistence */
+    bool resv_busy;                /* a change is being written to the PTPL file */
+    struct nvmf_req *resv_wait;    /* reservation commands waiting for it (through next) */
     uint16_t port;                 /* the listener it is reachable on */
     bool stopping;
     void (*stopped_cb)(void *arg, int rc);
@@ -250,6 +253,8 @@ void nvmf_io_exec(struct nvmf_req *r);
 void nvmf_fabrics_exec(struct nvmf_req *r); /* on the primary */
 void nvmf_admin_exec(struct nvmf_req *r);   /* on the primary */
 void nvmf_resv_exec(struct nvmf_req *r);    /* on the primary */
+/* Set Features Reservation Persistence (checked by admin.c); completes r. */
+void nvmf_resv_set_persist(struct nvmf_req *r);
 /* The qpair is closing: detach it (and destroy its controller if it was the admin queue);
  * then it is told it may go with a message. */
 void nvmf_ctrlr_qpair_gone(struct nvmf_qpair *qp);
@@ -264,7 +269,7 @@ uint32_t nvmf_ctrlr_access(const struct nvmf_ctrlr *c);
 struct nvmf_subsys *nvmf_subsys_by_nqn(const char *nqn);
 struct nvmf_subsys *nvmf_subsys_first(void);
 bool nvmf_subsys_host_allowed(const struct nvmf_subsys *ss, const char *hostnqn);
-/* A controller of ss is gone; finishes a pending stop. */
+/* A controller of ss is gone (or a PTPL write ended); finishes a pending stop. */
 void nvmf_subsys_ctrlr_removed(struct nvmf_subsys *ss);
 uint64_t nvmf_discovery_genctr(void);
 void nvmf_discovery_changed(void);

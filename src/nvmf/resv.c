@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* cdw10 fields shared by Register (RREGA), Acquire (RACQA) and Release (RRELA). */
 #define CDW10_ACTION(c) ((uint8_t)((c) & 0x7))
@@ -482,98 +484,216 @@ static int hostid_parse(const char *s, uint8_t id[16])
     return 0;
 }
 
-/* Keys are 64-bit unsigned, beyond json_int_t: written as 16 hex digits. */
-static int key_parse(const char *s, uint64_t *key)
+/* SPDK writes the 64-bit keys as bare JSON integers, which may exceed json_int_t; before
+ * parsing, the values of "rkey" and "crkey" are put in quotes (a copy of the text is
+ * rewritten token by token, strings left alone) and read as decimal text. */
+static char *quote_key_numbers(const char *in)
 {
-    if (!s || strlen(s) != 16)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        int d = hex_digit(s[i]);
-        if (d < 0)
-            return -EINVAL;
-        v = v << 4 | (uint64_t)d;
+    size_t n = strlen(in);
+    char *out = malloc(2 * n + 1), *o = out;
+    if (!out)
+        return NULL;
+    bool in_str = false, esc = false, key = false, colon = false;
+    const char *str_start = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (in_str) {
+            *o++ = c;
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"') {
+                in_str = false;
+                size_t len = (size_t)(in + i - str_start);
+                key = (len == 4 && !memcmp(str_start, "rkey", 4)) ||
+                      (len == 5 && !memcmp(str_start, "crkey", 5));
+                colon = false;
+            }
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            *o++ = c;
+            continue;
+        }
+        if (key && !colon && c == ':') {
+            colon = true;
+            *o++ = c;
+            continue;
+        }
+        if (key && colon && (c == '-' || (c >= '0' && c <= '9'))) {
+            *o++ = '"';
+            while (i < n && strchr("+-.0123456789eE", in[i]))
+                *o++ = in[i++];
+            *o++ = '"';
+            i--;
+            key = false;
+            continue;
+        }
+        key = false;
+        if (c == '"') {
+            in_str = true;
+            str_start = in + i + 1;
+        }
+        *o++ = c;
     }
-    *key = v;
+    *o = 0;
+    return out;
+}
+
+/* A decimal unsigned 64-bit key (the text quote_key_numbers made of the number). */
+static int key_parse(json_t *v, uint64_t *key)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) > 20)
+        return -EINVAL;
+    uint64_t x = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        uint64_t d = (uint64_t)(*s - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        x = x * 10 + d;
+    }
+    *key = x;
     return 0;
 }
 
-char *nvmf_resv_to_json(const struct nvmf_resv *r)
+/* The key of the reservation as SPDK records it ("crkey"): the holder's; for the
+ * all-registrants types the first registrant's, which SPDK's loader checks is one of
+ * the registrants' keys. */
+static uint64_t current_key(const struct nvmf_resv *r)
 {
-    json_t *regs = json_array();
-    char id[37], key[17];
-    for (size_t i = 0; i < r->n_regs; i++) {
-        hostid_fmt(r->regs[i].hostid, id);
-        snprintf(key, sizeof(key), "%016llx", (unsigned long long)r->regs[i].rkey);
-        json_array_append_new(regs, json_pack("{s:s, s:s}", "hostid", id, "rkey", key));
-    }
-    json_t *holder = json_null();
-    if (r->type != NVMF_RESV_NONE && !all_regs_type(r->type) && r->holder >= 0 &&
-        (size_t)r->holder < r->n_regs) {
-        hostid_fmt(r->regs[r->holder].hostid, id);
-        holder = json_string(id);
-    }
-    json_t *o = json_pack("{s:I, s:i, s:o, s:b, s:o}", "generation", (json_int_t)r->generation,
-                          "type", (int)r->type, "holder", holder, "ptpl", r->ptpl, "registrants",
-                          regs);
-    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
-    return text;
+    if (r->type == NVMF_RESV_NONE || !r->n_regs)
+        return 0;
+    if (r->holder >= 0 && (size_t)r->holder < r->n_regs)
+        return r->regs[r->holder].rkey;
+    return r->regs[0].rkey;
 }
 
-static int regs_from_json(json_t *arr, struct nvmf_resv *t)
+char *nvmf_resv_to_ptpl(const struct nvmf_resv *r, const char *bdev_uuid)
 {
-    if (!json_is_array(arr) || json_array_size(arr) > NVMF_RESV_MAX_REGISTRANTS)
-        return -EINVAL;
+    if (!r->ptpl)
+        return strdup(""); /* persistence off: the file is emptied, as SPDK does */
+    size_t cap = 256 + strlen(bdev_uuid) + r->n_regs * 80;
+    char *out = malloc(cap), id[37] = "";
+    if (!out)
+        return NULL;
+    if (r->type != NVMF_RESV_NONE && !all_regs_type(r->type) && r->holder >= 0 &&
+        (size_t)r->holder < r->n_regs)
+        hostid_fmt(r->regs[r->holder].hostid, id);
+    size_t n = (size_t)snprintf(out, cap,
+                                "{\"ptpl\":true,\"rtype\":%d,\"crkey\":%llu,\"bdev_uuid\":\"%s\","
+                                "\"holder_uuid\":\"%s\",\"registrants\":[",
+                                (int)r->type, (unsigned long long)current_key(r), bdev_uuid, id);
+    for (size_t i = 0; i < r->n_regs; i++) {
+        hostid_fmt(r->regs[i].hostid, id);
+        n += (size_t)snprintf(out + n, cap - n, "%s{\"rkey\":%llu,\"host_uuid\":\"%s\"}",
+                              i ? "," : "", (unsigned long long)r->regs[i].rkey, id);
+    }
+    snprintf(out + n, cap - n, "]}");
+    return out;
+}
+
+#define BAD(...)                                  \
+    do {                                          \
+        snprintf(err, errlen, __VA_ARGS__);       \
+        return -EINVAL;                           \
+    } while (0)
+
+static int regs_from_ptpl(json_t *arr, struct nvmf_resv *t, char *err, size_t errlen)
+{
+    if (!json_is_array(arr))
+        BAD("\"registrants\" is not an array");
+    if (json_array_size(arr) > NVMF_RESV_MAX_REGISTRANTS)
+        BAD("more than %d registrants", NVMF_RESV_MAX_REGISTRANTS);
     size_t i;
     json_t *e;
     json_array_foreach(arr, i, e) {
         struct nvmf_resv_registrant g;
         if (!json_is_object(e) ||
-            hostid_parse(json_string_value(json_object_get(e, "hostid")), g.hostid) ||
-            key_parse(json_string_value(json_object_get(e, "rkey")), &g.rkey) ||
-            find_reg(t, g.hostid) >= 0) /* one registrant per host */
-            return -EINVAL;
+            hostid_parse(json_string_value(json_object_get(e, "host_uuid")), g.hostid) ||
+            key_parse(json_object_get(e, "rkey"), &g.rkey))
+            BAD("registrant %zu is not {\"rkey\": key, \"host_uuid\": uuid}", i);
+        if (find_reg(t, g.hostid) >= 0)
+            BAD("host %s is registered twice", json_string_value(json_object_get(e, "host_uuid")));
         t->regs[t->n_regs++] = g;
     }
     return 0;
 }
 
-static int from_json(json_t *o, struct nvmf_resv *t)
+static int from_ptpl(json_t *o, const char *bdev_uuid, struct nvmf_resv *t, char *err,
+                     size_t errlen)
 {
-    json_t *gen = json_object_get(o, "generation"), *type = json_object_get(o, "type");
-    json_t *holder = json_object_get(o, "holder"), *ptpl = json_object_get(o, "ptpl");
-    if (!json_is_integer(gen) || json_integer_value(gen) < 0 ||
-        json_integer_value(gen) > UINT32_MAX || !json_is_integer(type) ||
-        json_integer_value(type) < NVMF_RESV_NONE ||
-        json_integer_value(type) > NVMF_RESV_EXCLUSIVE_ACCESS_ALL_REGS || !json_is_boolean(ptpl) ||
-        !holder || regs_from_json(json_object_get(o, "registrants"), t))
-        return -EINVAL;
-    t->generation = (uint32_t)json_integer_value(gen);
-    t->ptpl = json_is_true(ptpl);
-    enum nvmf_resv_type rt = (enum nvmf_resv_type)json_integer_value(type);
-    /* A reservation needs a registrant; a single-holder type names one, the others none. */
-    if (rt != NVMF_RESV_NONE && !t->n_regs)
-        return -EINVAL;
+    json_t *ptpl = json_object_get(o, "ptpl"), *rtype = json_object_get(o, "rtype");
+    json_t *uuid = json_object_get(o, "bdev_uuid"), *holder = json_object_get(o, "holder_uuid");
+    uint64_t crkey = 0;
+    if (!json_is_boolean(ptpl))
+        BAD("\"ptpl\" is missing or not a boolean");
+    if (!json_is_string(uuid) || strcasecmp(json_string_value(uuid), bdev_uuid))
+        BAD("it belongs to device %s, not %s",
+            json_is_string(uuid) ? json_string_value(uuid) : "(none)", bdev_uuid);
+    if (!json_is_true(ptpl))
+        return 0; /* persistence was switched off: nothing to restore */
+    if (!json_is_integer(rtype) || json_integer_value(rtype) < NVMF_RESV_NONE ||
+        json_integer_value(rtype) > NVMF_RESV_EXCLUSIVE_ACCESS_ALL_REGS)
+        BAD("\"rtype\" is missing or not a reservation type");
+    if (json_object_get(o, "crkey") && key_parse(json_object_get(o, "crkey"), &crkey))
+        BAD("\"crkey\" is not an unsigned 64-bit key");
+    if (holder && !json_is_string(holder))
+        BAD("\"holder_uuid\" is not a string");
+    int rc = regs_from_ptpl(json_object_get(o, "registrants"), t, err, errlen);
+    if (rc)
+        return rc;
+    t->ptpl = true;
+    enum nvmf_resv_type rt = (enum nvmf_resv_type)json_integer_value(rtype);
+    if (rt == NVMF_RESV_NONE)
+        return 0;
+    if (!t->n_regs)
+        BAD("a reservation of type %d without registrants", (int)rt);
+    bool key_known = false;
+    for (size_t i = 0; i < t->n_regs; i++)
+        key_known |= t->regs[i].rkey == crkey;
+    if (!key_known)
+        BAD("the reservation key is no registrant's key");
     int h = -1;
-    if (rt == NVMF_RESV_NONE || all_regs_type(rt)) {
-        if (!json_is_null(holder))
-            return -EINVAL;
-    } else {
+    if (!all_regs_type(rt)) {
         uint8_t id[16];
         if (hostid_parse(json_string_value(holder), id) || (h = find_reg(t, id)) < 0)
-            return -EINVAL;
+            BAD("the reservation holder is not a registrant");
     }
     set_reservation(t, rt, h);
     return 0;
 }
 
-int nvmf_resv_from_json(struct nvmf_resv *r, const char *text)
+int nvmf_resv_from_ptpl(struct nvmf_resv *r, const char *text, const char *bdev_uuid, char *err,
+                        size_t errlen)
 {
-    json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
     struct nvmf_resv t;
     nvmf_resv_init(&t);
-    int rc = json_is_object(o) ? from_json(o, &t) : -EINVAL;
+    const char *p = text ? text : "";
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (!*p) { /* no file, or emptied: persistence off */
+        *r = t;
+        return 0;
+    }
+    char *q = quote_key_numbers(p);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    json_error_t je;
+    json_t *o = json_loads(q, JSON_REJECT_DUPLICATES, &je);
+    free(q);
+    int rc;
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "not a JSON object (%s)", o ? "another value" : je.text);
+        rc = -EINVAL;
+    } else {
+        rc = from_ptpl(o, bdev_uuid, &t, err, errlen);
+    }
     if (!rc)
         *r = t;
     json_decref(o);

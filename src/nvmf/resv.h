@@ -112,13 +112,22 @@ uint16_t nvmf_resv_report(const struct nvmf_resv *r, uint32_t cdw11, uint8_t *bu
  * as the specification lists it among the commands a Write Exclusive reservation blocks. */
 bool nvmf_resv_access(const struct nvmf_resv *r, const uint8_t hostid[16], bool write);
 
-/* Serialization for persistence (the replica's xattr or the --ptpl-dir file): JSON text
- * (allocated with malloc: free() it; NULL only when out of memory), and back (0 or
- * -EINVAL with the state untouched). The text is one object:
- *   {"generation": u32, "type": 0..6, "holder": hostid | null, "ptpl": bool,
- *    "registrants": [{"hostid": "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
- *                     "rkey": "16 hex digits"}, ...]}
- * (keys as hex text since they are 64-bit unsigned; holder null unless the type has a
- * single holder, which must then be a registrant; unknown members are ignored). */
-char *nvmf_resv_to_json(const struct nvmf_resv *r);
-int nvmf_resv_from_json(struct nvmf_resv *r, const char *text);
+/* The reservation state in the file that keeps it through power loss (--ptpl-dir), in
+ * the format SPDK's target writes, so a node keeps its reservations when it moves
+ * between an upstream io-engine and this one:
+ *   {"ptpl": true, "rtype": 0..6, "crkey": u64, "bdev_uuid": "<device uuid>",
+ *    "holder_uuid": "<host identifier>" or "",
+ *    "registrants": [{"rkey": u64, "host_uuid": "<host identifier>"}, ...]}
+ * (keys as bare decimal integers, identifiers as lower-case 8-4-4-4-12 text). With
+ * persistence off (PTPLS 0) the text is empty, as SPDK empties the file.
+ * The reservation generation is not kept (SPDK's format has none): it restarts at 0.
+ *
+ * to_ptpl: allocated text (free() it), NULL only when out of memory.
+ * from_ptpl: text NULL or blank, or with "ptpl": false, gives the initial state;
+ * otherwise the state in the text. -EINVAL with a message (state untouched) when the
+ * text is not such an object, belongs to another device, or is inconsistent (a holder
+ * that is no registrant, a reservation key that is nobody's, a host twice, more than
+ * NVMF_RESV_MAX_REGISTRANTS registrants); unknown members are ignored. */
+char *nvmf_resv_to_ptpl(const struct nvmf_resv *r, const char *bdev_uuid);
+int nvmf_resv_from_ptpl(struct nvmf_resv *r, const char *text, const char *bdev_uuid, char *err,
+                        size_t errlen);

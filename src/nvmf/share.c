@@ -4,10 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nvmf/nvmf.h"
+#include <stdlib.h>
+#include <uuid/uuid.h>
 
-int nvmf_share_device(const char *name, const char *const *hosts, size_t n_hosts, char *err,
-                      size_t errlen)
+#include "bdev/bdev.h"
+#include "nvmf/nvmf.h"
+#include "nvmf/nvmf_internal.h"
+
+int nvmf_share_device_ptpl(const char *name, const char *const *hosts, size_t n_hosts,
+                           const char *ptpl_path, const char *ptpl_text, char *err, size_t errlen)
 {
     if (!nvmf_target_running()) {
         snprintf(err, errlen, "the NVMe-oF target is not running (nexus_opts.nvmf_enable)");
@@ -20,7 +25,42 @@ int nvmf_share_device(const char *name, const char *const *hosts, size_t n_hosts
             snprintf(err, errlen, "%s: invalid allowed hosts", name);
         return rc;
     }
-    return nvmf_share(name, hosts, n_hosts, NULL, err, errlen);
+    struct nvmf_resv resv;
+    char *path = NULL;
+    if (ptpl_path) {
+        struct bdev *b = bdev_lookup(name);
+        char uuid[37], why[200];
+        if (!b) {
+            snprintf(err, errlen, "no device %s", name);
+            return -ENODEV;
+        }
+        uuid_unparse_lower(b->uuid, uuid);
+        int rc = nvmf_resv_from_ptpl(&resv, ptpl_text, uuid, why, sizeof(why));
+        if (rc) {
+            snprintf(err, errlen, "reservation persistence file %s: %s", ptpl_path, why);
+            return rc == -EINVAL ? -EBADMSG : rc;
+        }
+        if (!(path = strdup(ptpl_path))) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    int rc = nvmf_share(name, hosts, n_hosts, &ss, err, errlen);
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    if (path) {
+        ss->ptpl_path = path;
+        ss->resv = resv; /* no host can have connected yet */
+    }
+    return 0;
+}
+
+int nvmf_share_device(const char *name, const char *const *hosts, size_t n_hosts, char *err,
+                      size_t errlen)
+{
+    return nvmf_share_device_ptpl(name, hosts, n_hosts, NULL, NULL, err, errlen);
 }
 
 void nvmf_unshare_device(const char *name, void (*done)(void *arg, int rc), void *arg)

@@ -259,6 +259,7 @@ static void subsys_free(struct nvmf_subsys *ss)
     if (ss->desc)
         bdev_close(ss->desc);
     hosts_free(ss->hosts);
+    free(ss->ptpl_path);
     void (*cb)(void *, int) = ss->stopped_cb;
     void *arg = ss->stopped_arg;
     free(ss);
@@ -268,7 +269,7 @@ static void subsys_free(struct nvmf_subsys *ss)
 
 void nvmf_subsys_ctrlr_removed(struct nvmf_subsys *ss)
 {
-    if (ss->stopping && !ss->ctrlrs)
+    if (ss->stopping && !ss->ctrlrs && !ss->resv_busy)
         subsys_free(ss);
 }
 
@@ -286,7 +287,8 @@ void nvmf_unshare(struct nvmf_subsys *ss, void (*done)(void *arg, int rc), void 
     if (!ss->discovery)
         nvmf_discovery_changed();
     if (!ss->ctrlrs) {
-        subsys_free(ss);
+        if (!ss->resv_busy) /* else when the PTPL write ends (resv_cmd.c) */
+            subsys_free(ss);
         return;
     }
     for (struct nvmf_ctrlr *c = ss->ctrlrs, *n; c; c = n) {

@@ -929,55 +929,119 @@ static void assert_same_state(const struct nvmf_resv *a, const struct nvmf_resv 
     }
 }
 
+#define DEV "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+/* What survives a file: everything but the generation, which restarts at 0. */
 static void roundtrip(const struct nvmf_resv *r)
 {
-    char *text = nvmf_resv_to_json(r);
+    char *text = nvmf_resv_to_ptpl(r, DEV);
     assert_non_null(text);
-    struct nvmf_resv back;
+    struct nvmf_resv back, want = *r;
+    char err[200];
     memset(&back, 0x5A, sizeof(back));
-    assert_int_equal(nvmf_resv_from_json(&back, text), 0);
-    assert_same_state(r, &back);
+    assert_int_equal(nvmf_resv_from_ptpl(&back, text, DEV, err, sizeof(err)), 0);
+    want.generation = 0;
+    if (!want.ptpl)
+        nvmf_resv_init(&want);
+    assert_same_state(&want, &back);
     /* The text is canonical: writing it again gives the same bytes. */
-    char *again = nvmf_resv_to_json(&back);
+    char *again = nvmf_resv_to_ptpl(&back, DEV);
     assert_string_equal(text, again);
     free(again);
     free(text);
 }
 
-static void test_json_roundtrip(void **state)
+static void test_ptpl_roundtrip(void **state)
 {
     (void)state;
     struct nvmf_resv r;
     nvmf_resv_init(&r);
+    roundtrip(&r);
+    char *text = nvmf_resv_to_ptpl(&r, DEV);
+    assert_string_equal(text, ""); /* persistence off: an empty file, as SPDK leaves it */
+    free(text);
+
+    /* persistence on with nobody registered survives too */
+    r.ptpl = true;
     roundtrip(&r);
 
     reg_hosts(&r, 5);
     assert_int_equal(reg_full(&r, D, 2, 0, 3, 0xA3, 0xFFFFFFFFFFFFFFFFull), NVMF_SC_SUCCESS);
     assert_int_equal(reg_full(&r, B, 2, 0, 0, 0xA1, 0), NVMF_SC_SUCCESS);
     assert_int_equal(acq(&r, C, 0, NVMF_RESV_EXCLUSIVE_ACCESS, 0xA2, 0), NVMF_SC_SUCCESS);
-    r.generation = 0xFFFFFFFFu;
     roundtrip(&r);
 
-    char *text = nvmf_resv_to_json(&r);
-    assert_non_null(strstr(text, "\"rkey\":\"ffffffffffffffff\""));
-    assert_non_null(strstr(text, "\"generation\":4294967295"));
-    assert_non_null(strstr(text, "\"ptpl\":true"));
-    assert_non_null(strstr(text, "\"holder\":\"02111213-1415-1617-1819-1a1b1c1d1ef2\""));
+    /* The exact bytes SPDK's writer produces for this state. */
+    text = nvmf_resv_to_ptpl(&r, DEV);
+    assert_string_equal(
+        text, "{\"ptpl\":true,\"rtype\":2,\"crkey\":162,\"bdev_uuid\":\"" DEV "\","
+              "\"holder_uuid\":\"02111213-1415-1617-1819-1a1b1c1d1ef2\",\"registrants\":["
+              "{\"rkey\":160,\"host_uuid\":\"00111213-1415-1617-1819-1a1b1c1d1ef0\"},"
+              "{\"rkey\":0,\"host_uuid\":\"01111213-1415-1617-1819-1a1b1c1d1ef1\"},"
+              "{\"rkey\":162,\"host_uuid\":\"02111213-1415-1617-1819-1a1b1c1d1ef2\"},"
+              "{\"rkey\":18446744073709551615,\"host_uuid\":\"03111213-1415-1617-1819-1a1b1c1d1ef3\"},"
+              "{\"rkey\":164,\"host_uuid\":\"04111213-1415-1617-1819-1a1b1c1d1ef4\"}]}");
     free(text);
 
+    /* all registrants: no holder, the key is the first registrant's */
     assert_int_equal(acq(&r, C, 1, NVMF_RESV_EXCLUSIVE_ACCESS_ALL_REGS, 0xA2, 0xA2),
                      NVMF_SC_SUCCESS);
     assert_int_equal(r.holder, -1);
     roundtrip(&r);
-    text = nvmf_resv_to_json(&r);
-    assert_non_null(strstr(text, "\"holder\":null"));
+    text = nvmf_resv_to_ptpl(&r, DEV);
+    assert_non_null(strstr(text, "\"rtype\":6,\"crkey\":160,"));
+    assert_non_null(strstr(text, "\"holder_uuid\":\"\""));
     free(text);
 
     reg_hosts(&r, NVMF_RESV_MAX_REGISTRANTS);
+    r.ptpl = true;
     roundtrip(&r);
 }
 
-static void test_json_malformed(void **state)
+/* A file as SPDK writes it, pretty-printed by hand, with a key beyond INT64_MAX. */
+static void test_ptpl_reads_spdk_file(void **state)
+{
+    (void)state;
+    const char *file =
+        "{\n  \"ptpl\" : true,\n  \"rtype\": 1,\n  \"crkey\": 18446744073709551614,\n"
+        "  \"bdev_uuid\": \"3FA85F64-5717-4562-B3FC-2C963F66AFA6\",\n"
+        "  \"holder_uuid\": \"01111213-1415-1617-1819-1a1b1c1d1ef1\",\n"
+        "  \"registrants\": [\n"
+        "    {\"rkey\": 7, \"host_uuid\": \"00111213-1415-1617-1819-1a1b1c1d1ef0\"},\n"
+        "    {\"host_uuid\": \"01111213-1415-1617-1819-1a1b1c1d1ef1\", \"rkey\": 18446744073709551614}\n"
+        "  ]\n}\n";
+    struct nvmf_resv r;
+    char err[200] = "";
+    assert_int_equal(nvmf_resv_from_ptpl(&r, file, DEV, err, sizeof(err)), 0);
+    assert_true(r.ptpl);
+    assert_int_equal(r.type, NVMF_RESV_WRITE_EXCLUSIVE);
+    assert_int_equal(r.n_regs, 2);
+    assert_int_equal(r.holder, 1);
+    assert_true(r.regs[1].rkey == 0xFFFFFFFFFFFFFFFEull);
+    assert_true(r.regs[0].rkey == 7);
+    assert_memory_equal(r.regs[0].hostid, host(A), 16);
+    /* the restored holder's access rules hold again */
+    assert_true(nvmf_resv_access(&r, host(B), true));
+    assert_false(nvmf_resv_access(&r, host(A), true));
+    assert_true(nvmf_resv_access(&r, host(A), false));
+
+    /* persistence switched off, emptied, blank or missing: nothing restored */
+    static const char *off[] = {
+        NULL, "", " \n\t",
+        "{\"ptpl\":false,\"rtype\":0,\"crkey\":0,\"bdev_uuid\":\"" DEV "\",\"holder_uuid\":\"\","
+        "\"registrants\":[]}",
+        "{\"ptpl\":false,\"bdev_uuid\":\"" DEV "\"}",
+    };
+    for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+        memset(&r, 0x5A, sizeof(r));
+        assert_int_equal(nvmf_resv_from_ptpl(&r, off[i], DEV, err, sizeof(err)), 0);
+        struct nvmf_resv init;
+        nvmf_resv_init(&init);
+        assert_same_state(&r, &init);
+    }
+}
+
+static void test_ptpl_malformed(void **state)
 {
     (void)state;
     struct nvmf_resv r, before;
@@ -987,99 +1051,86 @@ static void test_json_malformed(void **state)
 
 #define H0 "00111213-1415-1617-1819-1a1b1c1d1ef0"
 #define H1 "01111213-1415-1617-1819-1a1b1c1d1ef1"
-#define REGS "[{\"hostid\":\"" H0 "\",\"rkey\":\"00000000000000a0\"}]"
+#define HEAD "{\"ptpl\":true,\"bdev_uuid\":\"" DEV "\","
+#define REGS "\"registrants\":[{\"rkey\":160,\"host_uuid\":\"" H0 "\"}]"
     static const char *bad[] = {
-        "",
-        "{",
-        "[]",
-        "null",
-        "42",
-        "{}",
-        /* each key missing or of the wrong kind */
-        "{\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false}",
-        "{\"generation\":\"0\",\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0.0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":0,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":{}}",
-        /* out of range */
-        "{\"generation\":-1,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":4294967296,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":7,\"holder\":null,\"ptpl\":false,\"registrants\":" REGS "}",
-        "{\"generation\":0,\"type\":-1,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        /* a reservation with no registrant, a holder that is not one, holders where
-         * there are none */
-        "{\"generation\":0,\"type\":6,\"holder\":null,\"ptpl\":false,\"registrants\":[]}",
-        "{\"generation\":0,\"type\":1,\"holder\":null,\"ptpl\":false,\"registrants\":" REGS "}",
-        "{\"generation\":0,\"type\":1,\"holder\":\"" H1 "\",\"ptpl\":false,\"registrants\":" REGS "}",
-        "{\"generation\":0,\"type\":1,\"holder\":7,\"ptpl\":false,\"registrants\":" REGS "}",
-        "{\"generation\":0,\"type\":0,\"holder\":\"" H0 "\",\"ptpl\":false,\"registrants\":" REGS "}",
-        "{\"generation\":0,\"type\":5,\"holder\":\"" H0 "\",\"ptpl\":false,\"registrants\":" REGS "}",
+        "{", "[]", "null", "42", "{}", "\"x\"",
+        /* ptpl or the device missing, of the wrong kind, or another device */
+        "{\"bdev_uuid\":\"" DEV "\",\"rtype\":0,\"registrants\":[]}",
+        "{\"ptpl\":1,\"bdev_uuid\":\"" DEV "\",\"rtype\":0,\"registrants\":[]}",
+        "{\"ptpl\":true,\"rtype\":0,\"registrants\":[]}",
+        "{\"ptpl\":true,\"bdev_uuid\":7,\"rtype\":0,\"registrants\":[]}",
+        "{\"ptpl\":true,\"bdev_uuid\":\"" H0 "\",\"rtype\":0,\"registrants\":[]}",
+        "{\"ptpl\":false,\"bdev_uuid\":\"" H0 "\"}",
+        /* rtype missing or out of range */
+        HEAD "\"registrants\":[]}",
+        HEAD "\"rtype\":\"1\"," REGS "}",
+        HEAD "\"rtype\":7," REGS "}",
+        HEAD "\"rtype\":-1," REGS "}",
+        HEAD "\"rtype\":1.0," REGS "}",
+        /* keys that are no unsigned 64-bit integers */
+        HEAD "\"rtype\":0,\"crkey\":-1," REGS "}",
+        HEAD "\"rtype\":0,\"crkey\":18446744073709551616," REGS "}",
+        HEAD "\"rtype\":0,\"crkey\":1.5," REGS "}",
+        HEAD "\"rtype\":0,\"crkey\":true," REGS "}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":1e3,\"host_uuid\":\"" H0 "\"}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":\"abc\",\"host_uuid\":\"" H0 "\"}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":-5,\"host_uuid\":\"" H0 "\"}]}",
         /* bad registrants */
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[1]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"rkey\":"
-        "\"00000000000000a0\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\",\"rkey\":160}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\",\"rkey\":\"a0\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\",\"rkey\":\"00000000000000a0f\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\",\"rkey\":\"00000000000000ag\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":"
-        "\"00111213-1415-1617-1819-1a1b1c1d1e\",\"rkey\":\"00000000000000a0\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":"
-        "\"0011121301415-1617-1819-1a1b1c1d1ef0\",\"rkey\":\"00000000000000a0\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":"
-        "\"00111213-1415-1617-1819-1a1b1c1d1eX0\",\"rkey\":\"00000000000000a0\"}]}",
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":"
-        "\"001112131415161718191a1b1c1d1ef0abcd\",\"rkey\":\"00000000000000a0\"}]}",
-        /* one host twice */
-        "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,\"registrants\":[{\"hostid\":\"" H0
-        "\",\"rkey\":\"0000000000000001\"},{\"hostid\":\"" H0 "\",\"rkey\":\"0000000000000002\"}]}",
-        /* a key given twice */
-        "{\"generation\":0,\"generation\":1,\"type\":0,\"holder\":null,\"ptpl\":false,"
-        "\"registrants\":[]}",
+        HEAD "\"rtype\":0}",
+        HEAD "\"rtype\":0,\"registrants\":{}}",
+        HEAD "\"rtype\":0,\"registrants\":[1]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"host_uuid\":\"" H0 "\"}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":1}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":1,\"host_uuid\":\"00111213-1415\"}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":1,\"host_uuid\":"
+             "\"00111213-1415-1617-1819-1a1b1c1d1eX0\"}]}",
+        HEAD "\"rtype\":0,\"registrants\":[{\"rkey\":1,\"host_uuid\":\"" H0 "\"},"
+             "{\"rkey\":2,\"host_uuid\":\"" H0 "\"}]}",
+        /* a reservation with no registrant, a key that is nobody's, a holder that is not
+         * a registrant */
+        HEAD "\"rtype\":6,\"crkey\":0,\"registrants\":[]}",
+        HEAD "\"rtype\":1,\"crkey\":5,\"holder_uuid\":\"" H0 "\"," REGS "}",
+        HEAD "\"rtype\":1,\"crkey\":160,\"holder_uuid\":\"" H1 "\"," REGS "}",
+        HEAD "\"rtype\":1,\"crkey\":160,\"holder_uuid\":\"\"," REGS "}",
+        HEAD "\"rtype\":1,\"crkey\":160," REGS "}",
+        HEAD "\"rtype\":1,\"crkey\":160,\"holder_uuid\":3," REGS "}",
+        /* a member given twice */
+        HEAD "\"rtype\":0,\"rtype\":1," REGS "}",
     };
+    char err[200];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (nvmf_resv_from_json(&r, bad[i]) != -EINVAL) {
+        err[0] = 0;
+        if (nvmf_resv_from_ptpl(&r, bad[i], DEV, err, sizeof(err)) != -EINVAL) {
             print_error("accepted: %s\n", bad[i]);
             fail();
         }
+        assert_true(err[0] != 0); /* a reason for the operator */
         assert_memory_equal(&r, &before, sizeof(r));
     }
-    assert_int_equal(nvmf_resv_from_json(&r, NULL), -EINVAL);
 
     /* Too many registrants. */
     size_t cap = 200 + 80 * (NVMF_RESV_MAX_REGISTRANTS + 1);
     char *text = malloc(cap);
     assert_non_null(text);
-    int n = snprintf(text, cap, "{\"generation\":0,\"type\":0,\"holder\":null,\"ptpl\":false,"
-                                "\"registrants\":[");
+    int n = snprintf(text, cap, HEAD "\"rtype\":0,\"registrants\":[");
     for (int i = 0; i <= NVMF_RESV_MAX_REGISTRANTS; i++)
         n += snprintf(text + n, cap - (size_t)n,
-                      "%s{\"hostid\":\"%02x111213-1415-1617-1819-1a1b1c1d1e00\",\"rkey\":"
-                      "\"0000000000000001\"}",
+                      "%s{\"rkey\":1,\"host_uuid\":\"%02x111213-1415-1617-1819-1a1b1c1d1e00\"}",
                       i ? "," : "", i);
     snprintf(text + n, cap - (size_t)n, "]}");
-    assert_int_equal(nvmf_resv_from_json(&r, text), -EINVAL);
+    assert_int_equal(nvmf_resv_from_ptpl(&r, text, DEV, err, sizeof(err)), -EINVAL);
     assert_memory_equal(&r, &before, sizeof(r));
     free(text);
 
-    /* A good one is taken; unknown keys are ignored; upper-case hex is read. */
-    const char *good = "{\"generation\":9,\"type\":1,\"holder\":\"" H1 "\",\"ptpl\":true,"
-                       "\"future\":[1],\"registrants\":[{\"hostid\":\"" H0 "\",\"rkey\":"
-                       "\"00000000000000A0\"},{\"hostid\":\"" H1 "\",\"rkey\":\"00000000000000a1\"}]}";
-    assert_int_equal(nvmf_resv_from_json(&r, good), 0);
-    before.generation = 9;
-    before.ptpl = true;
-    assert_same_state(&r, &before);
+    /* Unknown members are ignored; a key in a string is read too. */
+    const char *good = HEAD "\"rtype\":3,\"crkey\":161,\"holder_uuid\":\"" H1 "\","
+                       "\"future\":[1,{\"rkey\":-1}],\"registrants\":[{\"rkey\":160,\"host_uuid\":\"" H0
+                       "\"},{\"rkey\":\"161\",\"host_uuid\":\"" H1 "\"}]}";
+    assert_int_equal(nvmf_resv_from_ptpl(&r, good, DEV, err, sizeof(err)), 0);
+    assert_int_equal(r.type, NVMF_RESV_WRITE_EXCLUSIVE_REG_ONLY);
+    assert_int_equal(r.holder, 1);
+    assert_int_equal(r.generation, 0);
 }
 
 int main(void)
@@ -1109,8 +1160,9 @@ int main(void)
         cmocka_unit_test(test_access_tables),
         cmocka_unit_test(test_report),
         cmocka_unit_test(test_report_all_registrants_and_empty),
-        cmocka_unit_test(test_json_roundtrip),
-        cmocka_unit_test(test_json_malformed),
+        cmocka_unit_test(test_ptpl_roundtrip),
+        cmocka_unit_test(test_ptpl_reads_spdk_file),
+        cmocka_unit_test(test_ptpl_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,6 +105,7 @@ static grpc_status_code share_status(int rc)
     case ESHUTDOWN:
         return GRPC_STATUS_UNAVAILABLE;
     case EBUSY:
+    case EBADMSG: /* the replica's PTPL file is unreadable or not its own */
         return GRPC_STATUS_FAILED_PRECONDITION;
     case ENOMEM:
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
