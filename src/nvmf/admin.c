@@ -420,6 +420,21 @@ static bool features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
         }
         give(r, c->hostid, 16);
         return false;
+    case NVME_FEAT_HOST_BEHAVIOR: { /* 512 bytes; of its fields only ACRE is used here */
+        if (!set) {
+            uint8_t d[512] = {c->acre ? 1 : 0};
+            give(r, d, sizeof(d));
+            return false;
+        }
+        if (!r->h2c || !r->buf || r->xfer_len < 512) {
+            r->status = NVME_SC_DATA_SGL_LENGTH_INVALID;
+            r->dnr = true;
+            return false;
+        }
+        c->acre = r->buf[0] & 1;
+        nvmf_ctrlr_push_access(c);
+        return false;
+    }
     case NVME_FEAT_RESV_MASK:
         if (SQE_NSID(r->sqe) != 1 && SQE_NSID(r->sqe) != 0xFFFFFFFFu) {
             r->status = NVME_SC_INVALID_NS;

@@ -27,12 +27,18 @@ uint32_t nvmf_ctrlr_access(const struct nvmf_ctrlr *c)
         a |= NVMF_ACCESS_READ;
     if (nvmf_resv_access(&ss->resv, c->hostid, true))
         a |= NVMF_ACCESS_WRITE;
+    if (c->acre)
+        a |= NVMF_ACCESS_ACRE;
+    if (ss->kind == NVMF_SUBSYS_NEXUS)
+        a |= NVMF_ACCESS_NEXUS;
     return a | ((uint32_t)ss->ana_state << NVMF_ACCESS_ANA_SHIFT);
 }
 
 void nvmf_ctrlr_push_access(struct nvmf_ctrlr *c)
 {
     uint32_t a = nvmf_ctrlr_access(c);
+    if (c->admin) /* its completions carry retry delays too */
+        atomic_store_explicit(&c->admin->access, a, memory_order_release);
     for (struct nvmf_qpair *q = c->io_qpairs; q; q = q->ctrlr_next)
         atomic_store_explicit(&q->access, a, memory_order_release);
 }

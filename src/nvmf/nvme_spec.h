@@ -135,6 +135,7 @@ enum {
     NVME_SC_ANA_TRANSITION = 0x303,
 };
 #define NVME_STATUS_DNR 0x8000 /* do-not-retry bit of the CQE status field (bit 15) */
+#define NVME_STATUS_CRD_SHIFT 12 /* Command Retry Delay index, bits 13:12 */
 
 /* ---- controller properties (register offsets) ---- */
 enum {
@@ -175,6 +176,7 @@ enum {
     NVME_FEAT_WRITE_ATOMIC = 0x0A,
     NVME_FEAT_ASYNC_EVENT = 0x0B,
     NVME_FEAT_KATO = 0x0F,
+    NVME_FEAT_HOST_BEHAVIOR = 0x16,
     NVME_FEAT_HOST_ID = 0x81,
     NVME_FEAT_RESV_MASK = 0x82,
     NVME_FEAT_RESV_PERSIST = 0x83,

@@ -22,6 +22,7 @@
 #include "bdev/bdev.h"
 #include "core/reactor.h"
 #include "nvmf/nvmf.h"
+#include "nvmf/crd.h"
 #include "nvmf/resv.h"
 #include "nvmf/tcp_pdu.h"
 
@@ -96,6 +97,8 @@ struct nvmf_req {
 /* access word bits (written by the primary, read by the qpair's reactor) */
 #define NVMF_ACCESS_READ 0x1u
 #define NVMF_ACCESS_WRITE 0x2u
+#define NVMF_ACCESS_ACRE 0x4u   /* the host enabled Advanced Command Retry (crd.h) */
+#define NVMF_ACCESS_NEXUS 0x8u  /* a nexus subsystem: its retry delays (crd.h) */
 #define NVMF_ACCESS_ANA_SHIFT 8 /* ANA state in bits 8..15 */
 
 enum rx_state { RX_CH, RX_PSH, RX_PAD, RX_DATA, RX_DDGST };
@@ -165,6 +168,7 @@ struct nvmf_ctrlr {
     uint64_t last_ka_ns;
     uint32_t aen_cfg;
     uint32_t resv_mask;            /* Reservation Notification Mask feature */
+    bool acre;                     /* Host Behavior Support: Advanced Command Retry Enable */
     uint16_t n_io_queues;          /* granted by Set Features Number of Queues */
     struct nvmf_qpair *admin;
     struct nvmf_qpair *io_qpairs;  /* list through ctrlr_next */
@@ -197,6 +201,7 @@ struct nvmf_subsys {
     struct bdev_desc *desc;        /* the namespace's device (NVM subsystems) */
     struct bdev *bdev;
     uint8_t nguid[16];
+    enum nvmf_subsys_kind kind;    /* for the Command Retry Delay (crd.h) */
     struct nvmf_host *hosts;       /* NULL: any host */
     struct nvmf_ctrlr *ctrlrs;
     uint16_t next_cntlid, min_cntlid, max_cntlid;

@@ -204,6 +204,8 @@ int nvmf_share(const char *bdev_name, const char *const *hosts, size_t n_hosts,
         return rc;
     }
     s->bdev = b;
+    s->kind = b->ops && b->ops->driver && !strcmp(b->ops->driver, "nexus") ? NVMF_SUBSYS_NEXUS
+                                                                            : NVMF_SUBSYS_REPLICA;
     s->hosts = hl;
     snprintf(s->bdev_name, sizeof(s->bdev_name), "%s", bdev_name);
     memcpy(s->nguid, b->uuid, 16);

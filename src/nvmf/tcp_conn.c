@@ -355,7 +355,12 @@ static void req_complete(struct nvmf_req *r)
     le16_put(cqe + 8, qp->sqhd);
     le16_put(cqe + 10, qp->qid);
     le16_put(cqe + 12, r->cid);
-    le16_put(cqe + 14, (uint16_t)((r->status << 1) | (r->dnr ? NVME_STATUS_DNR : 0)));
+    uint32_t access = atomic_load_explicit(&qp->access, memory_order_acquire);
+    uint8_t crd = nvmf_crd_index(access & NVMF_ACCESS_ACRE,
+                                 access & NVMF_ACCESS_NEXUS ? NVMF_SUBSYS_NEXUS : NVMF_SUBSYS_REPLICA,
+                                 r->status, r->dnr);
+    le16_put(cqe + 14, (uint16_t)((r->status << 1) | (crd << NVME_STATUS_CRD_SHIFT) |
+                                  (r->dnr ? NVME_STATUS_DNR : 0)));
     struct nvmf_tx *t = &r->tx_rsp;
     t->hdr = r->rsp_hdr;
     t->hdr_len = (uint32_t)tcp_pdu_build_resp(r->rsp_hdr, cqe, hd);

@@ -119,8 +119,13 @@ class Completion(namedtuple("Completion", "dw0 dw1 sqhd sqid cid raw")):
     def dnr(self):
         return bool(self.raw & 0x8000)
 
+    @property
+    def crd(self):  # Command Retry Delay index
+        return (self.raw >> 12) & 3
+
     def __str__(self):
-        return f"status {self.status:#05x}{' DNR' if self.dnr else ''} dw0 {self.dw0:#x}"
+        return (f"status {self.status:#05x}{' DNR' if self.dnr else ''}"
+                f"{f' CRD{self.crd}' if self.crd else ''} dw0 {self.dw0:#x}")
 
 
 def sqe(opc, cid=0, nsid=0, cdw=(), sgl_len=0, sgl_type=SGL_TRANSPORT, fctype=None):
