@@ -32,6 +32,8 @@ struct bdev_desc {
 
 static struct bdev *g_bdevs;
 
+void *bdev_channel_ctx(const struct bdev_channel *ch) { return ch->ctx; }
+
 /* ---- table ---- */
 
 struct bdev *bdev_alloc(const char *name, const char *product_name, const struct bdev_ops *ops)

@@ -42,7 +42,7 @@ struct bdev_desc;
 typedef void (*bdev_io_cb)(struct bdev_io *io, int status, void *arg);
 
 /* Room for a backend's per-I/O state (an io_uring completion, an iocb...). */
-#define BDEV_IO_DRIVER_CTX 96
+#define BDEV_IO_DRIVER_CTX 192
 
 struct bdev_io {
     /* set by the submitter (bdev_readv() and friends fill these) */
@@ -174,6 +174,8 @@ int bdev_unmap(struct bdev_channel *ch, struct bdev_io *io, uint64_t offset_bloc
 int bdev_write_zeroes(struct bdev_channel *ch, struct bdev_io *io, uint64_t offset_blocks,
                       uint64_t num_blocks, bdev_io_cb cb, void *arg);
 int bdev_reset(struct bdev_channel *ch, struct bdev_io *io, bdev_io_cb cb, void *arg);
+/* The backend's context of a channel (what its channel_create made). */
+void *bdev_channel_ctx(const struct bdev_channel *ch);
 /* Generic submit of a filled io (type, range, iov, cb). */
 void bdev_submit(struct bdev_channel *ch, struct bdev_io *io);
 

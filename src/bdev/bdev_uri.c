@@ -12,10 +12,12 @@
 #include "file_common.h"
 
 extern const struct bdev_scheme bdev_scheme_malloc, bdev_scheme_null, bdev_scheme_aio,
-    bdev_scheme_uring;
+    bdev_scheme_uring, bdev_scheme_nvmf, bdev_scheme_nvmf_tcp, bdev_scheme_nvmf_rdma_tcp;
 
 static const struct bdev_scheme *const schemes[] = {
-    &bdev_scheme_malloc, &bdev_scheme_null, &bdev_scheme_aio, &bdev_scheme_uring, NULL,
+    &bdev_scheme_malloc, &bdev_scheme_null,     &bdev_scheme_aio,
+    &bdev_scheme_uring,  &bdev_scheme_nvmf,     &bdev_scheme_nvmf_tcp,
+    &bdev_scheme_nvmf_rdma_tcp, NULL,
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -166,6 +168,16 @@ static void create_done(void *arg)
     job_finish(j);
 }
 
+static void created_async(void *arg, int rc, struct bdev *b, const char *errmsg)
+{
+    struct create_job *j = arg;
+    j->rc = rc;
+    j->b = b;
+    if (rc)
+        snprintf(j->err, sizeof(j->err), "%s", errmsg ? errmsg : strerror(-rc));
+    create_done(j);
+}
+
 static void create_reference(struct create_job *j)
 {
     struct bdev *b = bdev_lookup(j->name);
@@ -222,6 +234,10 @@ void bdev_create_uri(const char *uri, bdev_uri_done done, void *arg)
         job_finish(j);
         return;
     }
+    if (j->scheme->create_async) {
+        j->scheme->create_async(&j->u, j->name, created_async, j);
+        return;
+    }
     int rc = offload(create_work, create_done, j);
     if (rc) {
         j->rc = fail(j->err, sizeof(j->err), rc, "cannot start device creation");
@@ -268,9 +284,10 @@ void bdev_destroy_uri(const char *uri, bdev_uri_done done, void *arg)
         done(arg, 0, NULL, NULL);
         return;
     }
-    if (strcmp(b->ops->driver, scheme->scheme)) {
+    const char *driver = scheme->driver ? scheme->driver : scheme->scheme;
+    if (strcmp(b->ops->driver, driver)) {
         snprintf(err, sizeof(err), "device '%.150s' is a %s device, not %s", name, b->ops->driver,
-                 scheme->scheme);
+                 driver);
         done(arg, -EINVAL, NULL, err);
         return;
     }

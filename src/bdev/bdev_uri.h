@@ -33,6 +33,14 @@ struct bdev_scheme {
     int (*name)(const struct uri *u, char *name, size_t len, char *err, size_t errlen);
     int (*create)(const struct uri *u, const char *name, struct bdev **out, char *err,
                   size_t errlen);
+    /* Instead of `create`, for devices that need the reactors to come up (a remote
+     * controller to connect to): runs on the primary and calls done there with the built,
+     * unregistered device, or an error and a message. */
+    void (*create_async)(const struct uri *u, const char *name,
+                         void (*done)(void *arg, int rc, struct bdev *b, const char *errmsg),
+                         void *arg);
+    /* The driver name of the devices it makes, when it is not the scheme's name. */
+    const char *driver;
 };
 
 /* Shared parameter parsing for backends. */

@@ -116,8 +116,8 @@ void tcp_pdu_parse_h2c(const uint8_t *hdr, struct tcp_h2c_data *out)
     out->datal = le32_get(hdr + 16);
 }
 
-static void put_ch(uint8_t *b, uint8_t type, uint8_t flags, uint8_t hlen, uint8_t pdo,
-                   uint32_t plen)
+void tcp_pdu_put_ch(uint8_t *b, uint8_t type, uint8_t flags, uint8_t hlen, uint8_t pdo,
+                    uint32_t plen)
 {
     b[0] = type;
     b[1] = flags;
@@ -126,7 +126,7 @@ static void put_ch(uint8_t *b, uint8_t type, uint8_t flags, uint8_t hlen, uint8_
     le32_put(b + 4, plen);
 }
 
-static size_t finish_hdr(uint8_t *buf, uint32_t hlen, bool hdgst)
+size_t tcp_pdu_finish_hdr(uint8_t *buf, uint32_t hlen, bool hdgst)
 {
     if (!hdgst)
         return hlen;
@@ -137,7 +137,7 @@ static size_t finish_hdr(uint8_t *buf, uint32_t hlen, bool hdgst)
 size_t tcp_pdu_build_icresp(uint8_t *buf, uint8_t cpda, bool hdgst, bool ddgst, uint32_t maxh2cdata)
 {
     memset(buf, 0, TCP_ICRESP_LEN);
-    put_ch(buf, TCP_PDU_ICRESP, 0, TCP_ICRESP_LEN, 0, TCP_ICRESP_LEN);
+    tcp_pdu_put_ch(buf, TCP_PDU_ICRESP, 0, TCP_ICRESP_LEN, 0, TCP_ICRESP_LEN);
     buf[10] = cpda;
     buf[11] = (uint8_t)((hdgst ? 1 : 0) | (ddgst ? 2 : 0));
     le32_put(buf + 12, maxh2cdata);
@@ -147,9 +147,9 @@ size_t tcp_pdu_build_icresp(uint8_t *buf, uint8_t cpda, bool hdgst, bool ddgst, 
 size_t tcp_pdu_build_resp(uint8_t *buf, const uint8_t cqe[16], bool hdgst)
 {
     uint32_t dg = hdgst ? TCP_DGST_LEN : 0;
-    put_ch(buf, TCP_PDU_CAPSULE_RESP, hdgst ? TCP_F_HDGST : 0, TCP_RSP_LEN, 0, TCP_RSP_LEN + dg);
+    tcp_pdu_put_ch(buf, TCP_PDU_CAPSULE_RESP, hdgst ? TCP_F_HDGST : 0, TCP_RSP_LEN, 0, TCP_RSP_LEN + dg);
     memcpy(buf + TCP_CH_LEN, cqe, 16);
-    return finish_hdr(buf, TCP_RSP_LEN, hdgst);
+    return tcp_pdu_finish_hdr(buf, TCP_RSP_LEN, hdgst);
 }
 
 size_t tcp_pdu_build_r2t(uint8_t *buf, uint16_t cccid, uint16_t ttag, uint32_t offset,
@@ -157,12 +157,12 @@ size_t tcp_pdu_build_r2t(uint8_t *buf, uint16_t cccid, uint16_t ttag, uint32_t o
 {
     uint32_t dg = hdgst ? TCP_DGST_LEN : 0;
     memset(buf, 0, TCP_R2T_LEN);
-    put_ch(buf, TCP_PDU_R2T, hdgst ? TCP_F_HDGST : 0, TCP_R2T_LEN, 0, TCP_R2T_LEN + dg);
+    tcp_pdu_put_ch(buf, TCP_PDU_R2T, hdgst ? TCP_F_HDGST : 0, TCP_R2T_LEN, 0, TCP_R2T_LEN + dg);
     le16_put(buf + 8, cccid);
     le16_put(buf + 10, ttag);
     le32_put(buf + 12, offset);
     le32_put(buf + 16, len);
-    return finish_hdr(buf, TCP_R2T_LEN, hdgst);
+    return tcp_pdu_finish_hdr(buf, TCP_R2T_LEN, hdgst);
 }
 
 size_t tcp_pdu_build_c2h(uint8_t *buf, uint16_t cccid, uint32_t offset, uint32_t len,
@@ -174,11 +174,11 @@ size_t tcp_pdu_build_c2h(uint8_t *buf, uint16_t cccid, uint32_t offset, uint32_t
     memset(buf, 0, pdo);
     uint8_t flags = (uint8_t)((hdgst ? TCP_F_HDGST : 0) | (ddgst ? TCP_F_DDGST : 0) |
                               (last ? TCP_F_DATA_LAST : 0));
-    put_ch(buf, TCP_PDU_C2H_DATA, flags, TCP_DATA_HLEN, (uint8_t)pdo, pdo + len + dd);
+    tcp_pdu_put_ch(buf, TCP_PDU_C2H_DATA, flags, TCP_DATA_HLEN, (uint8_t)pdo, pdo + len + dd);
     le16_put(buf + 8, cccid);
     le32_put(buf + 12, offset);
     le32_put(buf + 16, len);
-    finish_hdr(buf, TCP_DATA_HLEN, hdgst);
+    tcp_pdu_finish_hdr(buf, TCP_DATA_HLEN, hdgst);
     return pdo;
 }
 
@@ -188,7 +188,7 @@ size_t tcp_pdu_build_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const ui
     if (bad_len > TCP_TERM_MAX_DATA)
         bad_len = TCP_TERM_MAX_DATA;
     memset(buf, 0, TCP_TERM_HLEN);
-    put_ch(buf, TCP_PDU_C2H_TERM, 0, TCP_TERM_HLEN, 0, (uint32_t)(TCP_TERM_HLEN + bad_len));
+    tcp_pdu_put_ch(buf, TCP_PDU_C2H_TERM, 0, TCP_TERM_HLEN, 0, (uint32_t)(TCP_TERM_HLEN + bad_len));
     le16_put(buf + 8, (uint16_t)fes);
     le32_put(buf + 10, fei);
     if (bad_len)

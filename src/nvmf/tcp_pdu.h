@@ -112,3 +112,51 @@ size_t tcp_pdu_build_c2h(uint8_t *buf, uint16_t cccid, uint32_t offset, uint32_t
 /* C2HTermReq carrying up to TCP_TERM_MAX_DATA bytes of the offending header. */
 size_t tcp_pdu_build_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const uint8_t *bad,
                           size_t bad_len);
+
+/* ---- the host's side (the NVMe/TCP initiator, src/nvme/; tcp_pdu_host.c) ---- */
+
+/* Checks a controller's common header (ICResp before the exchange; capsule responses,
+ * C2HData, R2T and C2HTermReq after it) against the limits (max_incapsule unused;
+ * maxh2cdata is the largest C2HData this host takes) and computes its layout. */
+int tcp_pdu_check_ch_ctrlr(const uint8_t ch[TCP_CH_LEN], const struct tcp_pdu_limits *lim,
+                           struct tcp_pdu_layout *out, struct tcp_pdu_error *err);
+
+struct tcp_icresp {
+    uint16_t pfv;
+    uint8_t cpda; /* controller PDU data alignment: H2C data at multiples of (cpda+1)*4 */
+    bool hdgst, ddgst;
+    uint32_t maxh2cdata;
+};
+/* ICResp fields, checked (PFV 0, CPDA <= 31, MAXH2CDATA >= 4096 and a multiple of 4). */
+int tcp_pdu_parse_icresp(const uint8_t *hdr, struct tcp_icresp *out, struct tcp_pdu_error *err);
+
+struct tcp_c2h_data {
+    uint16_t cccid;
+    uint32_t datao, datal;
+    bool last, success;
+};
+void tcp_pdu_parse_c2h(const uint8_t *hdr, struct tcp_c2h_data *out);
+
+struct tcp_r2t {
+    uint16_t cccid, ttag;
+    uint32_t r2to, r2tl;
+};
+void tcp_pdu_parse_r2t(const uint8_t *hdr, struct tcp_r2t *out);
+
+size_t tcp_pdu_build_icreq(uint8_t *buf, uint8_t hpda, bool hdgst, bool ddgst, uint32_t maxr2t);
+/* Command capsule with data_len bytes of in-capsule data after it (0: none); returns the
+ * bytes before the data (header, digest, pad). */
+size_t tcp_pdu_build_capsule(uint8_t *buf, const uint8_t sqe[64], uint32_t data_len, bool hdgst,
+                             bool ddgst);
+/* H2CData header for len bytes at offset of the command's data; pad to the controller's
+ * alignment zeroed and counted. */
+size_t tcp_pdu_build_h2c(uint8_t *buf, uint16_t cccid, uint16_t ttag, uint32_t offset,
+                         uint32_t len, bool last, bool hdgst, bool ddgst, uint8_t cpda);
+/* H2CTermReq (the host's fatal error report). */
+size_t tcp_pdu_build_h2c_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const uint8_t *bad,
+                              size_t bad_len);
+
+/* shared by the builders of both sides */
+void tcp_pdu_put_ch(uint8_t *b, uint8_t type, uint8_t flags, uint8_t hlen, uint8_t pdo,
+                    uint32_t plen);
+size_t tcp_pdu_finish_hdr(uint8_t *buf, uint32_t hlen, bool hdgst);
