@@ -8,6 +8,7 @@
 #include "jsonrpc.h"
 #include "lvs/lvs.h"
 #include "lvs/snapshot.h"
+#include "nvme/nvme_rpc.h"
 #include "nvmf/nvmf.h"
 #include "version.h"
 
@@ -79,5 +80,8 @@ const struct jsonrpc_method *const jsonrpc_methods[] = {
     &lvs_rpc_m_snapshot, &lvs_rpc_m_clone,
     /* the NVMe-oF target (nvmf/nvmf_rpc.c) */
     &nvmf_rpc_m_get_subsystems,
+    /* the NVMe/TCP initiator (nvme/nvme_rpc.c) */
+    &nvme_rpc_m_attach, &nvme_rpc_m_detach, &nvme_rpc_m_get, &nvme_rpc_m_send_cmd,
+    &nvme_rpc_m_resv,
     NULL,
 };

@@ -298,12 +298,17 @@ static void nvme_dump_info(const struct bdev *b, json_t *o)
     const struct nvme_ctrlr *c = b->ctx;
     char ns[37];
     uuid_unparse_lower(c->ns_uuid, ns);
-    json_object_set_new(o, "nvme", json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i}",
-                                             "trtype", "TCP", "traddr", c->host, "trsvcid",
-                                             (int)c->port, "subnqn", c->subnqn, "hostnqn",
-                                             c->hostnqn, "model_number", c->model,
-                                             "serial_number", c->serial, "namespace_uuid", ns,
-                                             "cntlid", (int)c->cntlid));
+    bool hd = false, dd = false;
+    if (c->admin)
+        nvme_qpair_digests(c->admin, &hd, &dd);
+    json_t *n = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:i}", "trtype",
+                          "TCP", "traddr", c->host, "trsvcid", (int)c->port, "subnqn", c->subnqn,
+                          "hostnqn", c->hostnqn, "model_number", c->model, "serial_number",
+                          c->serial, "namespace_uuid", ns, "cntlid", (int)c->cntlid,
+                          "header_digest", hd, "data_digest", dd, "max_transfer_bytes",
+                          (int)c->max_xfer);
+    json_object_update(o, n);
+    json_decref(n);
 }
 
 static const struct bdev_ops nvme_ops = {

@@ -59,6 +59,32 @@ void nvme_host_identity(char nqn[224], uint8_t hostid[16])
 
 /* ---- registry ---- */
 
+static struct nvme_ctrlr *g_ctrlrs; /* every controller not destroyed, by creation */
+
+struct bdev *nvme_ctrlr_bdev(const struct nvme_ctrlr *c)
+{
+    return c->bdev && bdev_lookup(c->bdev->name) == c->bdev ? c->bdev : NULL;
+}
+
+struct nvme_ctrlr *nvme_ctrlr_by_name(const char *name)
+{
+    for (struct nvme_ctrlr *c = g_ctrlrs; c; c = c->next)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+struct nvme_ctrlr *nvme_ctrlr_first(void) { return g_ctrlrs; }
+
+static void list_remove(struct nvme_ctrlr *c)
+{
+    for (struct nvme_ctrlr **p = &g_ctrlrs; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+}
+
 static void describe(struct nvme_ctrlr_entry *e, struct nvme_ctrlr_info *out)
 {
     struct nvme_ctrlr *c = (struct nvme_ctrlr *)((char *)e - offsetof(struct nvme_ctrlr, reg));
@@ -69,7 +95,7 @@ static void describe(struct nvme_ctrlr_entry *e, struct nvme_ctrlr_info *out)
         out->size = c->ns_blocks * c->ns_blk_size;
         out->blk_size = c->ns_blk_size;
     }
-    if (c->bdev && c->registered_bdev) {
+    if (nvme_ctrlr_bdev(c)) {
         struct bdev_io_stats st;
         bdev_get_stats(c->bdev, &st);
         out->stats.num_read_ops = st.num_read_ops;
@@ -319,7 +345,7 @@ static void step_cb(void *arg, int err, const struct nvme_cpl *cpl)
         uint64_t old = c->ns_blocks;
         c->ns_blocks = nsze;
         c->ns_blk_size = 1u << lbads;
-        if (c->bdev && c->registered_bdev && old != nsze) {
+        if (nvme_ctrlr_bdev(c) && old != nsze) {
             log_info("nvme: %s: namespace size changed from %llu to %llu blocks", c->name,
                      (unsigned long long)old, (unsigned long long)nsze);
             atomic_store(&c->bdev->num_blocks, nsze);
@@ -622,6 +648,11 @@ static void resolved(void *arg)
         bringup_failed(c, j->rc, "%s", j->err);
     } else {
         nvme_ctrlr_registry_add(&c->reg);
+        struct nvme_ctrlr **p = &g_ctrlrs;
+        while (*p)
+            p = &(*p)->next;
+        c->next = NULL;
+        *p = c;
         atomic_store(&c->state, NVME_CTRLR_INITIALIZING);
         c->step = ST_CONNECT;
         advance(c);
@@ -664,6 +695,7 @@ void nvme_ctrlr_destroy(struct nvme_ctrlr *c)
     atomic_store(&c->live, 0);
     atomic_store(&c->state, NVME_CTRLR_UNCONFIGURED);
     nvme_ctrlr_registry_remove(&c->reg);
+    list_remove(c);
     struct reactor_timer **timers[] = {&c->ka_timer, &c->retry_timer, &c->step_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
         if (*timers[i]) {

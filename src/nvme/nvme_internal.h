@@ -62,7 +62,6 @@ struct nvme_ctrlr {
     bool ns_has_uuid;
 
     struct bdev *bdev;          /* built at the first bring-up; NULL before */
-    bool registered_bdev;
     _Atomic(struct nvme_chan *) chans[BDEV_MAX_REACTORS];
 
     /* bring-up */
@@ -83,6 +82,7 @@ struct nvme_ctrlr {
     char last_error[200];
 
     struct nvme_ctrlr_entry reg;
+    struct nvme_ctrlr *next;    /* every controller (nvme_ctrlr_by_name) */
 };
 
 /* One reactor's queue of the device (nvme_bdev.c). */
@@ -96,6 +96,10 @@ struct nvme_chan {
 };
 
 /* nvme_ctrlr.c (primary) */
+struct nvme_ctrlr *nvme_ctrlr_by_name(const char *name);
+struct nvme_ctrlr *nvme_ctrlr_first(void);
+/* Its device once registered, else NULL. */
+struct bdev *nvme_ctrlr_bdev(const struct nvme_ctrlr *c);
 int nvme_ctrlr_new(const char *host, uint16_t port, const char *subnqn, const char *hostnqn,
                    bool hdgst, bool ddgst, struct nvme_ctrlr **out, char *err, size_t errlen);
 /* Connects and brings the controller up; done(arg, rc, bdev, err) once (bdev built but not

@@ -387,6 +387,11 @@ void nvme_qpair_destroy(struct nvme_qpair *q)
 bool nvme_qpair_is_ready(const struct nvme_qpair *q) { return q->state == QP_READY; }
 uint32_t nvme_qpair_incapsule(const struct nvme_qpair *q) { return q->o.incapsule; }
 unsigned nvme_qpair_outstanding(const struct nvme_qpair *q) { return q->busy; }
+void nvme_qpair_digests(const struct nvme_qpair *q, bool *hdgst, bool *ddgst)
+{
+    *hdgst = q->lim.hdgst;
+    *ddgst = q->lim.ddgst;
+}
 
 /* ---- transmit ---- */
 

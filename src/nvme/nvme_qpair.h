@@ -78,6 +78,8 @@ bool nvme_qpair_is_ready(const struct nvme_qpair *q);
 /* What the connection negotiated. */
 uint32_t nvme_qpair_incapsule(const struct nvme_qpair *q);
 unsigned nvme_qpair_outstanding(const struct nvme_qpair *q);
+/* The digests the controller agreed to (after ICResp). */
+void nvme_qpair_digests(const struct nvme_qpair *q, bool *hdgst, bool *ddgst);
 
 /* SQE helpers */
 void nvme_sqe_init(uint8_t sqe[64], uint8_t opc, uint32_t nsid);

@@ -5,6 +5,15 @@ import json
 import socket
 
 
+class JsonRpcError(AssertionError):
+    """An error answer to a call that had to succeed (an AssertionError, as it used to be)."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.code = error.get("code")
+        self.message = error.get("message", "")
+
+
 class JsonRpcClient:
     def __init__(self, path, timeout=20):
         self.s = socket.socket(socket.AF_UNIX)
@@ -55,7 +64,8 @@ class JsonRpcClient:
     def __call__(self, method, params=None):
         """The result of a call that must succeed."""
         r = self.call(method, params)
-        assert "error" not in r, r
+        if "error" in r:
+            raise JsonRpcError(r["error"])
         return r["result"]
 
     def error(self, method, params=None):
