@@ -204,6 +204,37 @@ static int run_nvme_controllers(struct cli_ctx *ctx)
                          nvme_controllers_table);
 }
 
+/* ---- host nvme-controller-stats ---------------------------------------------------- */
+
+static void nvme_stats_table(const ProtobufCMessage *msg)
+{
+    const Mayastor__V1__StatNvmeControllerResponse *r = (const void *)msg;
+    const Mayastor__V1__NvmeControllerIoStats *s = r->stats;
+    struct table *t = table_new((const char *[]){">READS", ">WRITES", ">UNMAPS", ">READ", ">WRITTEN",
+                                                 ">UNMAPPED", NULL});
+    char rd[32], wr[32], um[32];
+    human_size(s ? s->bytes_read : 0, rd, sizeof(rd));
+    human_size(s ? s->bytes_written : 0, wr, sizeof(wr));
+    human_size(s ? s->bytes_unmapped : 0, um, sizeof(um));
+    table_row(t);
+    table_cell(t, "%llu", (unsigned long long)(s ? s->num_read_ops : 0));
+    table_cell(t, "%llu", (unsigned long long)(s ? s->num_write_ops : 0));
+    table_cell(t, "%llu", (unsigned long long)(s ? s->num_unmap_ops : 0));
+    table_cell_str(t, rd);
+    table_cell_str(t, wr);
+    table_cell_str(t, um);
+    table_print(t, stdout);
+    table_free(t);
+}
+
+static int run_nvme_stats(struct cli_ctx *ctx)
+{
+    Mayastor__V1__StatNvmeControllerRequest req = MAYASTOR__V1__STAT_NVME_CONTROLLER_REQUEST__INIT;
+    req.name = ctx->pos[0];
+    return call_and_emit(ctx, "StatNvmeController", &req.base,
+                         &mayastor__v1__stat_nvme_controller_response__descriptor, nvme_stats_table);
+}
+
 /* ---- the group --------------------------------------------------------------------- */
 
 static const struct cli_cmd host_info = {
@@ -243,13 +274,25 @@ static const struct cli_cmd host_nvme_controllers = {
     .run = run_nvme_controllers,
 };
 
+static const struct cli_cmd host_nvme_stats = {
+    .name = "nvme-controller-stats",
+    .summary = "I/O counters of one NVMe controller of the initiator",
+    .args_usage = "NAME",
+    .description = "Shows the I/O counters of an NVMe (initiator) controller, NAME as\n"
+                   "nvme-controllers lists it: host:port/subnqn (HostRpc.StatNvmeController).",
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_nvme_stats,
+};
+
 static const struct cli_cmd *const host_subs[] = {
-    &host_info, &host_block_devices, &host_resource_usage, &host_nvme_controllers, NULL,
+    &host_info, &host_block_devices, &host_resource_usage, &host_nvme_controllers,
+    &host_nvme_stats, NULL,
 };
 
 const struct cli_cmd cli_cmd_host = {
     .name = "host",
-    .summary = "node information: info, block-devices, resource-usage, nvme-controllers",
+    .summary = "node information: info, block devices, resource usage, NVMe controllers",
     .description = "Node-level queries (mayastor.v1.HostRpc).",
     .subs = host_subs,
 };

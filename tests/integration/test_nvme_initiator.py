@@ -359,3 +359,35 @@ def test_reservations_and_passthrough(pair):
     with pytest.raises(JsonRpcError) as e:
         b.rpc("ioe_nvme_resv", {"name": d.name, "action": "steal"})
     assert e.value.code == -32602
+
+
+def test_cli(pair):
+    import json
+    import subprocess
+    from conftest import CLIENT
+
+    def cli(*args):
+        r = subprocess.run([CLIENT, "-b", b.e.endpoint] + list(args), capture_output=True,
+                           text=True, timeout=30)
+        return r.returncode, r.stdout, r.stderr
+
+    a, b = pair
+    _, uri = share(a)
+    rc, out, err = cli("bdev", "create", uri)
+    assert rc == 0, err
+    ctrlr = f"127.0.0.1:{a.e.nvmf_port}/{NQN}"
+    rc, out, _ = cli("host", "nvme-controllers")
+    assert rc == 0 and ctrlr in out and "RUNNING" in out and "16.0 MiB" in out
+    assert b.write(ctrlr + "n1", 0, pattern(9, 8192)) is True
+    rc, out, _ = cli("host", "nvme-controller-stats", ctrlr)
+    assert rc == 0 and out.splitlines()[0].split() == ["READS", "WRITES", "UNMAPS", "READ",
+                                                       "WRITTEN", "UNMAPPED"]
+    assert out.splitlines()[1].split()[1] == "1"
+    rc, out, _ = cli("-o", "json", "host", "nvme-controller-stats", ctrlr)
+    assert int(json.loads(out)["stats"]["bytes_written"]) == 8192
+    rc, _, err = cli("host", "nvme-controller-stats", "nope")
+    assert rc == 1 and "NOT_FOUND" in err
+    rc, _, err = cli("bdev", "destroy", uri)
+    assert rc == 0, err
+    rc, out, _ = cli("host", "nvme-controllers")
+    assert "No NVMe controllers found" in out
