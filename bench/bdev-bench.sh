@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Block-device layer benchmark (issue: block devices). Side by side, in one run:
-#   ioe-bdevperf on malloc://, ioe-bdevperf on uring:// (a file), and fio (io_uring, direct)
+#   ioe-perf on malloc://, ioe-perf on uring:// (a file), and fio (io_uring, direct)
 #   on the same file — 4 KiB random read and write at QD1 and QD32, one core.
 # Prints a markdown table (copy it into docs/benchmarks.md with the machine description).
 # usage: [ROUNDS=3] bench/bdev-bench.sh [seconds-per-run] [file-size-MiB]
@@ -14,7 +14,7 @@ CORE=${BENCH_CORE:-1}
 
 command -v fio >/dev/null || { apt-get install -y --no-install-recommends fio >/dev/null; }
 bash scripts/build.sh build >/dev/null
-PERF=./build/bench/ioe-bdevperf
+PERF=./build/bench/ioe-perf
 
 mkdir -p "$DIR"
 if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" -ne $((SIZE_MB << 20)) ]; then

@@ -17,6 +17,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("IOE_BUILD_DIR", os.path.join(REPO, "build")))
 ENGINE = os.path.join(BUILD, "src", "io-engine")
 CLIENT = os.path.join(BUILD, "cli", "io-engine-client")
+PERF = os.path.join(BUILD, "bench", "ioe-perf")
 STREAM_SERVER = os.path.join(BUILD, "tests", "integration", "stream_server")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 

@@ -1,12 +1,17 @@
-/* ioe-bdevperf: drives a block device of the engine's device layer directly (no gRPC, no
- * network), like SPDK's bdevperf. One device, created from a URI in-process; every
- * reactor keeps `depth` I/Os in flight for `time` seconds.
+/* ioe-perf: the load generator, like SPDK's spdk_nvme_perf and bdevperf. It drives one
+ * device of the engine's device layer in-process: any NVMe/TCP target through the
+ * engine's initiator (-r, or -u nvmf://...), or any other device URI (malloc://,
+ * uring://, ...). Every reactor keeps `depth` I/Os in flight for `time` seconds.
  *
- *   ioe-bdevperf -u URI [-q depth] [-o size] [-w randread|randwrite|read|write|randrw]
- *                [-M read%] [-t seconds] [-c cores] [-B] [-P]
+ *   ioe-perf (-r 'trtype:tcp traddr:A trsvcid:P subnqn:N [hostnqn:H]' | -u URI)
+ *            [-q depth] [-o size] [-w read|write|randread|randwrite|rw|randrw]
+ *            [-M read%] [-t seconds] [-c cores] [-H] [-D] [-V] [-P] [-B]
  *
- * Prints one line of JSON: iops, MiB/s, mean/p50/p99/p99.9 latency (µs). -B busy-polls;
- * -P writes the whole device once before measuring. */
+ * -c pins one reactor per listed core (default core 0); -H/-D ask for header/data
+ * digests; -V verifies data: each I/O slot writes a pattern naming its block and a
+ * sequence number and reads it back, and any difference counts as an error; -P writes
+ * the whole device once first; -B busy-polls. Prints one JSON line on stdout (iops,
+ * MiB/s, mean/p50/p99/p99.9 latency in µs, errors) and a readable line on stderr. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "bdev/bdev.h"
@@ -55,6 +61,7 @@ static double hist_pct(const struct hist *h, double p)
 
 struct opts {
     const char *uri;
+    bool verify;
     int depth;
     uint64_t size;
     int rw; /* 0 read, 1 write, 2 mixed */
@@ -80,12 +87,17 @@ struct task {
     struct bdev_io io;
     struct iovec iov;
     uint64_t start;
+    /* -V: the slot being written then read back, and what it must hold */
+    uint64_t slot, seq;
+    int idx;
+    bool reading;
 };
 
 struct job {
     struct bdev_channel *ch;
     struct task *tasks;
-    uint64_t blocks_per_io, n_slots, seq_next, rng, ops, errors, inflight;
+    uint64_t blocks_per_io, n_slots, seq_next, rng, ops, errors, inflight, verify_errors;
+    int index;
     struct hist h;
     uint32_t blk;
 };
@@ -151,6 +163,35 @@ static uint64_t rnd(struct job *j)
 
 static void task_submit(struct task *t);
 
+/* -V pattern: every 8 bytes of a block hold (block number, sequence, position). */
+static void stamp(const struct task *t, uint8_t *p)
+{
+    const struct job *j = t->job;
+    uint64_t lba0 = t->slot * j->blocks_per_io;
+    for (uint64_t off = 0; off < O.size; off += 8) {
+        uint64_t v = ((lba0 + off / j->blk) << 24) ^ (t->seq << 8) ^ (off % j->blk);
+        memcpy(p + off, &v, 8);
+    }
+}
+
+static bool check(struct task *t)
+{
+    uint8_t *want = malloc(O.size);
+    if (!want)
+        return false;
+    stamp(t, want);
+    bool ok = !memcmp(want, t->iov.iov_base, O.size);
+    if (!ok && !t->job->verify_errors) {
+        uint64_t at = 0;
+        while (at < O.size && ((uint8_t *)t->iov.iov_base)[at] == want[at])
+            at++;
+        fprintf(stderr, "verify: block %" PRIu64 " differs at byte %" PRIu64 " of the I/O\n",
+                t->slot * t->job->blocks_per_io + at / t->job->blk, at);
+    }
+    free(want);
+    return ok;
+}
+
 static void task_done(struct bdev_io *io, int status, void *arg)
 {
     (void)io;
@@ -162,12 +203,25 @@ static void task_done(struct bdev_io *io, int status, void *arg)
     else
         j->ops++;
     hist_add(&j->h, now - t->start);
-    if (atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+    if (O.verify && !status && t->reading && !check(t)) {
+        j->verify_errors++;
+        j->errors++;
+    }
+    if (atomic_load_explicit(&g_stop, memory_order_relaxed) && !(O.verify && !t->reading && !status)) {
         if (--j->inflight == 0 && atomic_fetch_sub(&g_running, 1) == 1) {
             pthread_mutex_lock(&g_mu);
             pthread_cond_broadcast(&g_cv);
             pthread_mutex_unlock(&g_mu);
         }
+        return;
+    }
+    if (O.verify && !t->reading && !status) {
+        /* read back what was just written */
+        t->reading = true;
+        memset(t->iov.iov_base, 0, O.size);
+        t->start = reactor_now_ns();
+        bdev_readv(j->ch, &t->io, &t->iov, 1, t->slot * j->blocks_per_io, j->blocks_per_io,
+                   task_done, t);
         return;
     }
     task_submit(t);
@@ -179,6 +233,20 @@ static void task_submit(struct task *t)
     uint64_t slot = O.random ? rnd(j) % j->n_slots : j->seq_next++ % j->n_slots;
     bool write = O.rw == 1 || (O.rw == 2 && (int)(rnd(j) % 100) >= O.read_pct);
     t->start = reactor_now_ns();
+    if (O.verify) {
+        /* slots of one task are its own (no two I/Os race on a block): slot ≡ task
+         * (mod tasks of all reactors) */
+        uint64_t stride = (uint64_t)O.depth * (uint64_t)reactor_count();
+        uint64_t own = (uint64_t)j->index * (uint64_t)O.depth + (uint64_t)t->idx;
+        uint64_t per = j->n_slots / stride;
+        t->slot = (per ? slot % per : 0) * stride + own;
+        t->seq++;
+        t->reading = false;
+        stamp(t, t->iov.iov_base);
+        bdev_writev(j->ch, &t->io, &t->iov, 1, t->slot * j->blocks_per_io, j->blocks_per_io,
+                    task_done, t);
+        return;
+    }
     if (write)
         bdev_writev(j->ch, &t->io, &t->iov, 1, slot * j->blocks_per_io, j->blocks_per_io, task_done, t);
     else
@@ -192,6 +260,45 @@ static void job_start(void *arg)
     j->inflight = (uint64_t)O.depth;
     for (int i = 0; i < O.depth; i++)
         task_submit(&j->tasks[i]);
+}
+
+/* SPDK's transport id string, "trtype:tcp adrfam:ipv4 traddr:A trsvcid:P subnqn:N", as an
+ * nvmf:// URI. */
+static int trid_to_uri(const char *trid, bool hdgst, bool ddgst, char *out, size_t len)
+{
+    char buf[1024], *save = NULL;
+    const char *addr = NULL, *port = "4420", *nqn = NULL, *host = NULL, *type = "tcp";
+    snprintf(buf, sizeof(buf), "%s", trid);
+    for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        char *v = strchr(tok, ':');
+        if (!v) {
+            fprintf(stderr, "-r: '%s' is not key:value\n", tok);
+            return -1;
+        }
+        *v++ = 0;
+        if (!strcasecmp(tok, "trtype"))
+            type = v;
+        else if (!strcasecmp(tok, "traddr"))
+            addr = v;
+        else if (!strcasecmp(tok, "trsvcid"))
+            port = v;
+        else if (!strcasecmp(tok, "subnqn"))
+            nqn = v;
+        else if (!strcasecmp(tok, "hostnqn"))
+            host = v;
+        else if (strcasecmp(tok, "adrfam")) {
+            fprintf(stderr, "-r: unknown key '%s'\n", tok);
+            return -1;
+        }
+    }
+    if (strcasecmp(type, "tcp") || !addr || !nqn) {
+        fprintf(stderr, "-r needs trtype:tcp, traddr and subnqn\n");
+        return -1;
+    }
+    bool v6 = strchr(addr, ':') != NULL;
+    snprintf(out, len, "nvmf://%s%s%s:%s/%s?hdgst=%d&ddgst=%d%s%s", v6 ? "[" : "", addr,
+             v6 ? "]" : "", port, nqn, hdgst, ddgst, host ? "&hostnqn=" : "", host ? host : "");
+    return 0;
 }
 
 static void created(void *arg, int rc, struct bdev *b, const char *msg)
@@ -219,13 +326,17 @@ static void create_on_primary(void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *cores_s = "0";
-    bool busy = false;
+    const char *cores_s = "0", *trid = NULL;
+    bool busy = false, hdgst = false, ddgst = false;
     int c;
     bool prefill = false;
-    while ((c = getopt(argc, argv, "u:q:o:w:M:t:c:BP")) != -1) {
+    while ((c = getopt(argc, argv, "u:r:q:o:w:M:t:c:BPHDV")) != -1) {
         switch (c) {
         case 'u': O.uri = optarg; break;
+        case 'r': trid = optarg; break;
+        case 'H': hdgst = true; break;
+        case 'D': ddgst = true; break;
+        case 'V': O.verify = true; break;
         case 'q': O.depth = atoi(optarg); break;
         case 'o': O.size = strtoull(optarg, NULL, 0); break;
         case 'M': O.read_pct = atoi(optarg); break;
@@ -238,12 +349,23 @@ int main(int argc, char **argv)
             O.rw = strstr(optarg, "rw") ? 2 : strstr(optarg, "write") ? 1 : 0;
             break;
         default:
-            fprintf(stderr, "usage: %s -u URI [-q depth] [-o size] [-w randread|randwrite|read|write|randrw] [-M read%%] [-t s] [-c cores] [-B]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s (-r 'trtype:tcp traddr:A trsvcid:P subnqn:N [hostnqn:H]' | -u URI)\n"
+                    "       [-q depth] [-o size] [-w read|write|randread|randwrite|rw|randrw]\n"
+                    "       [-M read%%] [-t seconds] [-c cores] [-H] [-D] [-V] [-P] [-B]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (!O.uri || O.depth < 1 || O.size == 0 || O.seconds < 1) {
-        fprintf(stderr, "bad arguments (need -u URI)\n");
+    static char uri_buf[1024];
+    if (trid) {
+        if (O.uri || trid_to_uri(trid, hdgst, ddgst, uri_buf, sizeof(uri_buf)))
+            return 2;
+        O.uri = uri_buf;
+    }
+    if (!O.uri || O.depth < 1 || O.size == 0 || O.seconds < 1 || O.read_pct < 0 ||
+        O.read_pct > 100) {
+        fprintf(stderr, "bad arguments (need -r TRID or -u URI; -q, -o, -t positive; -M 0..100)\n");
         return 2;
     }
     uint32_t cores[IOE_MAX_CORES];
@@ -265,6 +387,10 @@ int main(int argc, char **argv)
         return 1;
     }
     struct bdev *b = bdev_desc_bdev(g_desc);
+    if (O.verify && b->num_blocks / (O.size / b->blk_size) < (uint64_t)O.depth * (uint64_t)n) {
+        fprintf(stderr, "-V needs at least depth x reactors I/O slots on the device\n");
+        return 2;
+    }
     if (O.size % b->blk_size) {
         fprintf(stderr, "I/O size must be a multiple of %u\n", b->blk_size);
         return 2;
@@ -288,6 +414,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < n; r++) {
         struct job *j = &g_jobs[r];
         j->blk = b->blk_size;
+        j->index = r;
         j->blocks_per_io = O.size / b->blk_size;
         j->n_slots = b->num_blocks / j->blocks_per_io;
         j->seq_next = (uint64_t)r * (j->n_slots / (uint64_t)n);
@@ -295,6 +422,7 @@ int main(int argc, char **argv)
         j->tasks = calloc((size_t)O.depth, sizeof(*j->tasks));
         for (int i = 0; i < O.depth; i++) {
             j->tasks[i].job = j;
+            j->tasks[i].idx = i;
             j->tasks[i].iov.iov_base = aligned_alloc(4096, O.size);
             memset(j->tasks[i].iov.iov_base, 0xA5, O.size);
             j->tasks[i].iov.iov_len = O.size;
@@ -313,10 +441,11 @@ int main(int argc, char **argv)
     pthread_mutex_unlock(&g_mu);
 
     struct hist *h = calloc(1, sizeof(*h));
-    uint64_t ops = 0, errors = 0;
+    uint64_t ops = 0, errors = 0, verify_errors = 0;
     for (int r = 0; r < n; r++) {
         ops += g_jobs[r].ops;
         errors += g_jobs[r].errors;
+        verify_errors += g_jobs[r].verify_errors;
         for (int e = 0; e < 64; e++)
             for (int s = 0; s < SUB; s++)
                 h->b[e][s] += g_jobs[r].h.b[e][s];
@@ -324,13 +453,21 @@ int main(int argc, char **argv)
         h->sum += g_jobs[r].h.sum;
     }
     double secs = (double)elapsed / 1e9;
+    const char *wl = O.verify ? "verify" : O.rw == 0 ? "read" : O.rw == 1 ? "write" : "rw";
+    const char *rnd_s = O.random && !O.verify ? "rand" : "";
+    double iops = (double)ops / secs, mib = (double)ops * (double)O.size / secs / 1048576.0;
+    double mean = h->n ? (double)h->sum / (double)h->n / 1000.0 : 0;
     printf("{\"uri\": \"%s\", \"workload\": \"%s%s\", \"depth\": %d, \"io_size\": %" PRIu64
            ", \"reactors\": %d, \"seconds\": %.2f, \"iops\": %.0f, \"mib_s\": %.1f, \"mean_us\": %.2f,"
-           " \"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"errors\": %" PRIu64 "}\n",
-           O.uri, O.random ? "rand" : "", O.rw == 0 ? "read" : O.rw == 1 ? "write" : "rw", O.depth,
-           O.size, n, secs, (double)ops / secs, (double)ops * (double)O.size / secs / 1048576.0,
-           h->n ? (double)h->sum / (double)h->n / 1000.0 : 0, hist_pct(h, 50), hist_pct(h, 99),
-           hist_pct(h, 99.9), errors);
+           " \"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"errors\": %" PRIu64
+           ", \"verify_errors\": %" PRIu64 "}\n",
+           O.uri, rnd_s, wl, O.depth, O.size, n, secs, iops, mib, mean, hist_pct(h, 50),
+           hist_pct(h, 99), hist_pct(h, 99.9), errors, verify_errors);
+    fprintf(stderr,
+            "%s%s %" PRIu64 " B QD%d x %d reactor(s), %.1f s: %.0f IOPS, %.1f MiB/s, latency "
+            "mean %.1f / p50 %.1f / p99 %.1f / p99.9 %.1f us, %" PRIu64 " error(s)\n",
+            rnd_s, wl, O.size, O.depth, n, secs, iops, mib, mean, hist_pct(h, 50), hist_pct(h, 99),
+            hist_pct(h, 99.9), errors);
     free(h);
     fflush(stdout);
     /* The process exits without tearing the device down: nothing is persistent here
