@@ -60,7 +60,12 @@ ADM_GET_LOG, ADM_IDENTIFY = 0x02, 0x06
 IO_WRITE, IO_READ = 0x01, 0x02
 IO_RESV_REGISTER, IO_RESV_REPORT, IO_RESV_ACQUIRE, IO_RESV_RELEASE = 0x0D, 0x0E, 0x11, 0x15
 REG_CAP, REG_CC, REG_CSTS = 0x00, 0x14, 0x1C
-INCAPSULE_MAX = 4096  # writes up to this size go in the capsule (the I/O queues' IOCCSZ)
+# Writes up to this size go in the capsule, larger ones through R2T: our target's I/O queue
+# IOCCSZ. Per queue in Queue.incapsule_max; set it from the target's IOCCSZ (Identify
+# Controller: IOCCSZ * 16 - 64) for other targets. Linux's nvmet-tcp waits for in-capsule
+# data for any write that fits its in-capsule size (16 KiB by default) and never sends an
+# R2T for it, so there a write must go in the capsule up to that size.
+INCAPSULE_MAX = 4096
 
 
 def ch(ptype, flags, hlen, pdo, plen):
@@ -177,6 +182,7 @@ class Queue:
         self.maxh2cdata = 0
         self.cntlid = None
         self.out = b""  # the data of the write in progress, sent as R2Ts ask for it
+        self.incapsule_max = INCAPSULE_MAX  # larger writes go through R2T
         self.next_cid = 1
 
     def close(self):
@@ -281,7 +287,8 @@ class Queue:
                 raise AssertionError(f"unexpected PDU {p}")
 
     def h2c(self, cccid, ttag, offset, length):
-        """Sends what an R2T asked for out of self.out, in PDUs of at most maxh2cdata."""
+        """Sends what an R2T asked for out of self.out, in PDUs of at most maxh2cdata.
+        (Linux 6.1's nvmet-tcp with data digests takes only one H2CData PDU per R2T.)"""
         step = self.maxh2cdata or length
         for o in range(offset, offset + length, step):
             n = min(step, offset + length - o)
@@ -289,10 +296,10 @@ class Queue:
             self.send(self.pdu(H2C_DATA, h2c_psh(cccid, ttag, o, n), self.out[o:o + n], last))
 
     def command(self, opc, nsid=0, cdw=(), write=b"", read=0, fctype=None):
-        """Runs one command: write data in the capsule if it fits, else through R2T;
-        read data through C2HData. Returns (Completion, data read)."""
+        """Runs one command: write data in the capsule if it fits (self.incapsule_max),
+        else through R2T; read data through C2HData. Returns (Completion, data read)."""
         cid = self.cid()
-        if write and len(write) <= INCAPSULE_MAX:
+        if write and len(write) <= self.incapsule_max:
             s = sqe(opc, cid, nsid, cdw, len(write), SGL_INCAPSULE, fctype)
             self.send(self.capsule(s, write))
         else:
@@ -357,8 +364,10 @@ class Queue:
         return self.command(IO_RESV_REPORT, nsid, {10: length // 4 - 1, 11: 1}, read=length)
 
 
-def connect_ctrlr(port, subnqn, hostnqn=HOSTNQN, io_queues=1, digests=False, host="127.0.0.1"):
-    """An enabled controller: its admin queue and io_queues I/O queues (qids 1..)."""
+def connect_ctrlr(port, subnqn, hostnqn=HOSTNQN, io_queues=1, digests=False, host="127.0.0.1",
+                  incapsule_max=None):
+    """An enabled controller: its admin queue and io_queues I/O queues (qids 1..).
+    incapsule_max: the I/O queues' in-capsule write limit (default INCAPSULE_MAX)."""
     adm = Queue(host, port)
     adm.icreq(digests, digests)
     c = adm.connect(subnqn, hostnqn)
@@ -370,5 +379,7 @@ def connect_ctrlr(port, subnqn, hostnqn=HOSTNQN, io_queues=1, digests=False, hos
         q.icreq(digests, digests)
         c = q.connect(subnqn, hostnqn, qid=qid, cntlid=adm.cntlid)
         assert c.status == 0, str(c)
+        if incapsule_max is not None:
+            q.incapsule_max = incapsule_max
         ios.append(q)
     return adm, ios

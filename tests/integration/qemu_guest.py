@@ -1,4 +1,4 @@
-"""A real Linux NVMe/TCP initiator (and, later, kernel target) for the integration tests: a
+"""A real Linux NVMe/TCP initiator and kernel target for the integration tests: a
 QEMU TCG guest running Debian 12's kernel with a busybox initramfs (tests/qemu/).
 
     from qemu_guest import run_guest, Guest, GUEST_GW, HOSTS
@@ -16,13 +16,23 @@ host. The guest can reach nothing else (slirp restrict=on).
 For steps that the host must interleave with (connect in the guest, then stop the target on
 the host, then look again in the guest), use Guest(..., interactive=True) and guest.run(cmd).
 
+For a target nobody here wrote, KernelTarget (or the kernel_target() context manager) boots
+a guest running Linux's own NVMe/TCP target (nvmet-tcp, set up by tests/qemu/guest/ioe-nvmet)
+that the host reaches at 127.0.0.1:KernelTarget.port:
+
+    with kernel_target(tmp_path, nqn, size_mb=64) as t:
+        adm, ios = nvme_tcp.connect_ctrlr(t.port, t.nqn, incapsule_max=16384)
+        t.down(); t.up()
+
 Missing host packages are a hard failure (pytest.fail), never a skip: these tests must run
 in CI. Environment: IOE_QEMU_CACHE (default /var/tmp/ioe-qemu) holds the kernel and the
 initramfs builds, reused across runs.
 """
 import base64
+import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -395,3 +405,192 @@ def guest_factory(tmp_path):
         g.kill()
         if g.result is None:
             g.wait(timeout=1)
+
+
+# --- the Linux kernel's NVMe/TCP target (nvmet-tcp) in a guest, for host-side tests ---
+
+KERNEL_TARGET_NQN = "nqn.2014-08.io.openebs.test:kernel-target"
+_NVMET_LINE = re.compile(r"^ioe-nvmet: (.*)$", re.M)
+
+
+def _free_loopback_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kv(line):
+    return dict(tok.partition("=")[::2] for tok in line.split() if "=" in tok)
+
+
+class KernelTarget:
+    """Linux's own NVMe/TCP target (nvmet + nvmet-tcp, Debian 12's 6.1 kernel) in a QEMU
+    guest, reachable from the host at 127.0.0.1:`port` (slirp hostfwd to the guest's
+    10.0.2.15:`guest_port`). Set up by tests/qemu/guest/ioe-nvmet: subsystem `nqn` with any
+    host allowed, namespace 1 of `size_mb` MiB (guest RAM, 512-byte LBAs, keeps its data
+    until the guest powers off), fixed serial number and namespace UUID/NGUID.
+
+        with KernelTarget(nqn, size_mb=64, log_path=str(tmp_path / "target.log")) as t:
+            adm, ios = nvme_tcp.connect_ctrlr(t.port, t.nqn)
+            t.down()     # unlinked from its port: live connections are shut down by the
+                         # kernel, new ones are refused
+            t.up()       # linked again; returns once an ICReq is answered again
+
+    start() boots the guest, runs `ioe-nvmet setup`, and returns once an ICReq through the
+    forwarded port gets an ICResp (about 10 s under TCG). Attributes: port, nqn, size_mb,
+    guest_port, guest (the interactive Guest), serial, model, namespaces ({nsid: {"uuid",
+    "nguid", "device", "size_mb", ...}} as ioe-nvmet printed them), setup_output,
+    boot_seconds (start() until the guest serves commands) and ready_seconds (start() until
+    reachable). run(cmd) runs a guest shell command (CmdResult); check(cmd) asserts rc 0
+    and returns the output. host_port=None picks a free loopback port (and another one if
+    QEMU could not bind it). setup_env: environment for `ioe-nvmet setup`, e.g.
+    {"IOE_NVMET_INLINE": 8192} or {"IOE_NVMET_BACKING": "file"}.
+    """
+
+    def __init__(self, nqn=KERNEL_TARGET_NQN, size_mb=64, host_port=None, guest_port=4420,
+                 log_path=None, timeout=600, setup_env=None, **guest_kw):
+        self.nqn = nqn
+        self.size_mb = size_mb
+        self.port = host_port
+        self._auto_port = host_port is None
+        self.guest_port = guest_port
+        self.log_path = log_path
+        self.timeout = timeout
+        self.setup_env = dict(setup_env or {})
+        self.guest_kw = guest_kw
+        self.guest = None
+        self.namespaces = {}
+        self.serial = self.model = None
+        self.setup_output = ""
+        self.boot_seconds = self.ready_seconds = None
+        self.result = None
+
+    # --- lifecycle
+    def start(self):
+        t0 = time.time()
+        for attempt in range(3):
+            port = _free_loopback_port() if self._auto_port else self.port
+            g = Guest("", hostfwd=[(port, self.guest_port)], interactive=True,
+                      timeout=self.timeout, log_path=self.log_path, **self.guest_kw)
+            try:
+                g.start()
+                break
+            except AssertionError:
+                out = g.output
+                g.kill()
+                g.wait(timeout=5)
+                # another process took the port between our probe and QEMU's bind
+                if self._auto_port and "host forwarding rule" in out and attempt < 2:
+                    continue
+                raise
+        self.guest, self.port = g, port
+        env = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in self.setup_env.items())
+        try:
+            r = self.guest.run("true", timeout=120)  # the guest serves commands: booted
+            self.boot_seconds = time.time() - t0
+            assert r.rc == 0, r
+            self.setup_output = self.check(f"{env} ioe-nvmet setup {shlex.quote(self.nqn)} "
+                                           f"{int(self.size_mb)} {int(self.guest_port)}")
+            self._parse(self.setup_output)
+            assert 1 in self.namespaces and self.serial, self.setup_output
+            self.wait_reachable()
+        except BaseException:
+            # no __exit__ after a failed __enter__: do not leave QEMU running
+            self.guest.kill()
+            self.result = self.guest.wait(timeout=5)
+            raise
+        self.ready_seconds = time.time() - t0
+        return self
+
+    def _parse(self, out):
+        for line in _NVMET_LINE.findall(out):
+            kv = _kv(line)
+            if "ns" in kv and kv.get("nqn") == self.nqn:
+                self.namespaces[int(kv["ns"])] = kv
+            elif "serial" in kv and kv.get("nqn") == self.nqn:
+                self.serial, self.model = kv["serial"], kv.get("model")
+
+    def close(self):
+        """Power the guest off; returns its GuestResult (console in .output)."""
+        if self.guest and self.result is None:
+            self.guest.close()
+            self.result = self.guest.wait(timeout=30)
+        return self.result
+
+    def __enter__(self):
+        return self.start() if self.guest is None else self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None and self.guest:
+            self.guest.kill()
+        self.close()
+        return False
+
+    # --- guest commands
+    def run(self, cmd, timeout=60):
+        """Run shell command `cmd` in the guest; returns CmdResult(output, rc)."""
+        return self.guest.run(cmd, timeout=timeout)
+
+    def check(self, cmd, timeout=60):
+        """Run `cmd` in the guest, assert it exits 0, return its output."""
+        r = self.run(cmd, timeout)
+        assert r.rc == 0, f"guest command failed (rc={r.rc}): {cmd}\n{r.output}"
+        return r.output
+
+    def down(self):
+        """`ioe-nvmet down NQN`: the subsystem is unlinked from its port. The kernel shuts
+        down the connections of its controllers there at once (the host sees them close)
+        and, the port having no subsystem left, stops listening."""
+        return self.check(f"ioe-nvmet down {shlex.quote(self.nqn)}")
+
+    def up(self, wait=True):
+        """`ioe-nvmet up NQN`: linked to its port again; with wait, returns once an ICReq
+        through the forwarded port is answered."""
+        out = self.check(f"ioe-nvmet up {shlex.quote(self.nqn)}")
+        if wait:
+            self.wait_reachable()
+        return out
+
+    def allow(self, hostnqn):
+        """Only `hostnqn` (and hosts allowed before) may connect; existing connections stay."""
+        return self.check(f"ioe-nvmet allow {shlex.quote(hostnqn)} {shlex.quote(self.nqn)}")
+
+    def allow_any(self):
+        """Any host may connect again."""
+        return self.check(f"ioe-nvmet allow-any {shlex.quote(self.nqn)}")
+
+    def add_ns(self, nsid, size_mb):
+        """One more namespace (same backing as namespace 1); returns its ioe-nvmet fields."""
+        out = self.check(f"ioe-nvmet add-ns {shlex.quote(self.nqn)} {int(nsid)} {int(size_mb)}")
+        self._parse(out)
+        return self.namespaces[int(nsid)]
+
+    # --- reachability from the host
+    def reachable(self, timeout=3.0):
+        """True if an ICReq to 127.0.0.1:port gets an ICResp within `timeout` seconds.
+        (slirp accepts a host connection before it reaches the guest, so a bare TCP
+        connect says nothing; a port the guest does not listen on closes at once.)"""
+        import nvme_tcp
+        try:
+            with nvme_tcp.Queue("127.0.0.1", self.port, timeout=timeout) as q:
+                q.icreq()
+                return True
+        except (OSError, ConnectionError, AssertionError, nvme_tcp.TermReq):
+            return False
+
+    def wait_reachable(self, timeout=60.0):
+        deadline = time.time() + timeout
+        while not self.reachable():
+            if time.time() > deadline:
+                raise AssertionError(f"kernel target never answered an ICReq on 127.0.0.1:"
+                                     f"{self.port}:\n{self.guest.output[-4000:]}")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def kernel_target(tmp_path, nqn=KERNEL_TARGET_NQN, size_mb=64, host_port=None, **kw):
+    """`with kernel_target(tmp_path, nqn) as t:` a started KernelTarget whose console goes
+    to tmp_path/kernel-target.log; powered off (killed on an exception) at the end."""
+    kw.setdefault("log_path", str(tmp_path / "kernel-target.log"))
+    with KernelTarget(nqn, size_mb=size_mb, host_port=host_port, **kw) as t:
+        yield t

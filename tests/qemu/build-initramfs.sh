@@ -8,7 +8,8 @@
 # Contents: busybox (static; sh, nc, dd, cmp, sha256sum, mount, losetup, ...), nvme-cli,
 # e2fsprogs (mke2fs/mkfs.ext4, e2fsck/fsck.ext4) with their shared libraries, the kernel
 # modules below with a modules.dep (so `modprobe NAME` works in the guest), fixed NVMe host
-# identities (guest/hosts.txt), /init and the guest helpers (guest/).
+# identities (guest/hosts.txt), /init and the guest helpers (guest/: ioe-ctl, ioe-host,
+# ioe-nvmet, the kernel NVMe/TCP target's configfs set-up).
 #
 # Usage: KV=... KROOT=... build-initramfs.sh      (or: eval "$(fetch-kernel.sh)"; build-initramfs.sh)
 set -euo pipefail
@@ -78,7 +79,7 @@ awk '$1=="a"{print $2}' "$HERE/guest/hosts.txt" > "$W/etc/nvme/hostnqn"
 awk '$1=="a"{print $3}' "$HERE/guest/hosts.txt" > "$W/etc/nvme/hostid"
 
 install -m 0755 "$HERE/guest/init" "$W/init"
-install -m 0755 "$HERE/guest/ioe-host" "$HERE/guest/ioe-ctl" "$W/bin/"
+install -m 0755 "$HERE/guest/ioe-host" "$HERE/guest/ioe-ctl" "$HERE/guest/ioe-nvmet" "$W/bin/"
 
 # gzip'd newc archive padded to 512 bytes, so the per-boot overlay archive that
 # run-guest.sh appends starts aligned (the kernel unpacks concatenated archives).
