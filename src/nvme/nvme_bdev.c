@@ -512,7 +512,7 @@ static int parse_target(const struct uri *u, struct nvmf_target *t, char *err, s
         return -EINVAL;
     }
     const char *nqn = u->path[0] == '/' ? u->path + 1 : u->path;
-    if (!*nqn || strchr(nqn, '/') || strlen(nqn) > 223) {
+    if (!*nqn || strlen(nqn) > 223) { /* everything after the first '/' (an NQN may hold '/') */
         snprintf(err, errlen, "%s:// needs a subsystem NQN of 1 to 223 characters as its path",
                  u->scheme);
         return -EINVAL;
