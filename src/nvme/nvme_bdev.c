@@ -154,7 +154,16 @@ static void nvme_channel_destroy(struct bdev *b, void *ctx)
 
 /* ---- I/O ---- */
 
-static void io_next(struct bdev_io *io);
+static void io_next(struct bdev_io *io, bool first);
+
+/* The first command of an I/O runs inside submit: its failure must complete later. */
+static void io_fail(struct bdev_io *io, int rc, bool first)
+{
+    if (first)
+        bdev_io_complete_deferred(io, rc);
+    else
+        bdev_io_complete(io, rc);
+}
 
 static void io_req_done(struct nvme_req *r, int err, const struct nvme_cpl *cpl)
 {
@@ -170,14 +179,14 @@ static void io_req_done(struct nvme_req *r, int err, const struct nvme_cpl *cpl)
     }
     x->done_blocks += x->cmd_blocks;
     if (x->done_blocks < io->num_blocks) {
-        io_next(io);
+        io_next(io, false);
         return;
     }
     bdev_io_complete(io, 0);
 }
 
 /* Sends the next command of io. */
-static void io_next(struct bdev_io *io)
+static void io_next(struct bdev_io *io, bool first)
 {
     struct nvme_chan *ch = bdev_channel_ctx(io->ch);
     struct nvme_ctrlr *c = ch->c;
@@ -234,13 +243,13 @@ static void io_next(struct bdev_io *io)
         x->cmd_blocks = (uint32_t)left; /* one command for the whole range */
         break;
     default:
-        bdev_io_complete(io, -ENOTSUP);
+        io_fail(io, -ENOTSUP, first);
         return;
     }
     struct nvme_qpair *q;
     int rc = chan_queue(ch, &q);
     if (rc) {
-        bdev_io_complete(io, rc);
+        io_fail(io, rc, first);
         return;
     }
     nvme_qpair_submit(q, r);
@@ -264,7 +273,7 @@ static void nvme_submit(struct bdev *b, void *ctx, struct bdev_io *io)
         bdev_io_complete_deferred(io, -EIO);
         return;
     }
-    io_next(io);
+    io_next(io, true);
 }
 
 static bool nvme_supports(const struct bdev *b, enum bdev_io_type t)
