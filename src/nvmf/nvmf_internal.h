@@ -147,6 +147,8 @@ struct nvmf_qpair {
     struct nvmf_tx tx_ctl;        /* ICResp or C2HTermReq */
     uint8_t ctl_buf[TCP_TERM_HLEN + TCP_TERM_MAX_DATA + 8];
     bool terminating;             /* close once the TermReq is sent */
+    struct reactor_deferred flush_def; /* responses of one loop turn leave in one sendmsg */
+    bool flush_armed;
     /* teardown */
     bool closing;
     bool detach_pending;          /* the primary is detaching us from the controller */
