@@ -498,6 +498,9 @@ void nvmf_admin_exec(struct nvmf_req *r)
         return;
     case NVME_ADM_KEEP_ALIVE:
         break;
+    case NVME_ADM_CREATE_SNAPSHOT:
+        nvmf_admin_create_snapshot(r, c);
+        return;
     case NVME_ADM_ABORT:
         r->dw0 = 1; /* commands run to completion here; none is aborted */
         break;

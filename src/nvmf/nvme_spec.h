@@ -67,6 +67,7 @@ enum {
     NVME_ADM_GET_FEATURES = 0x0A,
     NVME_ADM_ASYNC_EVENT = 0x0C,
     NVME_ADM_KEEP_ALIVE = 0x18,
+    NVME_ADM_CREATE_SNAPSHOT = 0xC1, /* vendor specific: the io-engine's (behaviour §6) */
     NVME_FABRICS = 0x7F,
 };
 enum {

@@ -260,6 +260,8 @@ void nvmf_io_exec(struct nvmf_req *r);
 void nvmf_fabrics_exec(struct nvmf_req *r); /* on the primary */
 void nvmf_admin_exec(struct nvmf_req *r);   /* on the primary */
 void nvmf_resv_exec(struct nvmf_req *r);    /* on the primary */
+/* The custom admin command 0xC1 "create snapshot" (snapshot_cmd.c); completes r. */
+void nvmf_admin_create_snapshot(struct nvmf_req *r, struct nvmf_ctrlr *c);
 /* Set Features Reservation Persistence (checked by admin.c); completes r. */
 void nvmf_resv_set_persist(struct nvmf_req *r);
 /* The qpair is closing: detach it (and destroy its controller if it was the admin queue);
