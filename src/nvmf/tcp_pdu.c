@@ -165,33 +165,49 @@ size_t tcp_pdu_build_r2t(uint8_t *buf, uint16_t cccid, uint16_t ttag, uint32_t o
     return tcp_pdu_finish_hdr(buf, TCP_R2T_LEN, hdgst);
 }
 
-size_t tcp_pdu_build_c2h(uint8_t *buf, uint16_t cccid, uint32_t offset, uint32_t len,
-                         bool last, bool hdgst, bool ddgst, uint8_t hpda)
+size_t tcp_pdu_build_data(uint8_t *buf, uint8_t type, uint16_t cccid, uint16_t ttag,
+                          uint32_t offset, uint32_t len, bool last, bool hdgst, bool ddgst,
+                          uint8_t pda)
 {
     uint32_t dg = hdgst ? TCP_DGST_LEN : 0, dd = ddgst ? TCP_DGST_LEN : 0;
-    uint32_t align = ((uint32_t)hpda + 1) * 4;
+    uint32_t align = ((uint32_t)pda + 1) * 4;
     uint32_t pdo = (TCP_DATA_HLEN + dg + align - 1) / align * align;
     memset(buf, 0, pdo);
     uint8_t flags = (uint8_t)((hdgst ? TCP_F_HDGST : 0) | (ddgst ? TCP_F_DDGST : 0) |
                               (last ? TCP_F_DATA_LAST : 0));
-    tcp_pdu_put_ch(buf, TCP_PDU_C2H_DATA, flags, TCP_DATA_HLEN, (uint8_t)pdo, pdo + len + dd);
+    tcp_pdu_put_ch(buf, type, flags, TCP_DATA_HLEN, (uint8_t)pdo, pdo + len + dd);
     le16_put(buf + 8, cccid);
+    le16_put(buf + 10, ttag);
     le32_put(buf + 12, offset);
     le32_put(buf + 16, len);
     tcp_pdu_finish_hdr(buf, TCP_DATA_HLEN, hdgst);
     return pdo;
 }
 
-size_t tcp_pdu_build_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const uint8_t *bad_hdr,
-                          size_t bad_len)
+size_t tcp_pdu_build_c2h(uint8_t *buf, uint16_t cccid, uint32_t offset, uint32_t len,
+                         bool last, bool hdgst, bool ddgst, uint8_t hpda)
+{
+    /* C2HData has no transfer tag: the field is reserved (0) */
+    return tcp_pdu_build_data(buf, TCP_PDU_C2H_DATA, cccid, 0, offset, len, last, hdgst, ddgst,
+                              hpda);
+}
+
+size_t tcp_pdu_build_term_pdu(uint8_t *buf, uint8_t type, enum tcp_fes fes, uint32_t fei,
+                              const uint8_t *bad_hdr, size_t bad_len)
 {
     if (bad_len > TCP_TERM_MAX_DATA)
         bad_len = TCP_TERM_MAX_DATA;
     memset(buf, 0, TCP_TERM_HLEN);
-    tcp_pdu_put_ch(buf, TCP_PDU_C2H_TERM, 0, TCP_TERM_HLEN, 0, (uint32_t)(TCP_TERM_HLEN + bad_len));
+    tcp_pdu_put_ch(buf, type, 0, TCP_TERM_HLEN, 0, (uint32_t)(TCP_TERM_HLEN + bad_len));
     le16_put(buf + 8, (uint16_t)fes);
     le32_put(buf + 10, fei);
     if (bad_len)
         memcpy(buf + TCP_TERM_HLEN, bad_hdr, bad_len);
     return TCP_TERM_HLEN + bad_len;
+}
+
+size_t tcp_pdu_build_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const uint8_t *bad_hdr,
+                          size_t bad_len)
+{
+    return tcp_pdu_build_term_pdu(buf, TCP_PDU_C2H_TERM, fes, fei, bad_hdr, bad_len);
 }

@@ -160,3 +160,10 @@ size_t tcp_pdu_build_h2c_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, cons
 void tcp_pdu_put_ch(uint8_t *b, uint8_t type, uint8_t flags, uint8_t hlen, uint8_t pdo,
                     uint32_t plen);
 size_t tcp_pdu_finish_hdr(uint8_t *buf, uint32_t hlen, bool hdgst);
+/* A data PDU header (C2HData or H2CData: the same layout) aligned to the peer's PDA; and
+ * a termination request (C2HTermReq or H2CTermReq). */
+size_t tcp_pdu_build_data(uint8_t *buf, uint8_t type, uint16_t cccid, uint16_t ttag,
+                          uint32_t offset, uint32_t len, bool last, bool hdgst, bool ddgst,
+                          uint8_t pda);
+size_t tcp_pdu_build_term_pdu(uint8_t *buf, uint8_t type, enum tcp_fes fes, uint32_t fei,
+                              const uint8_t *bad, size_t bad_len);

@@ -145,31 +145,12 @@ size_t tcp_pdu_build_capsule(uint8_t *buf, const uint8_t sqe[64], uint32_t data_
 size_t tcp_pdu_build_h2c(uint8_t *buf, uint16_t cccid, uint16_t ttag, uint32_t offset,
                          uint32_t len, bool last, bool hdgst, bool ddgst, uint8_t cpda)
 {
-    uint32_t dg = hdgst ? TCP_DGST_LEN : 0, dd = ddgst ? TCP_DGST_LEN : 0;
-    uint32_t align = ((uint32_t)cpda + 1) * 4;
-    uint32_t pdo = (TCP_DATA_HLEN + dg + align - 1) / align * align;
-    memset(buf, 0, pdo);
-    uint8_t flags = (uint8_t)((hdgst ? TCP_F_HDGST : 0) | (ddgst ? TCP_F_DDGST : 0) |
-                              (last ? TCP_F_DATA_LAST : 0));
-    tcp_pdu_put_ch(buf, TCP_PDU_H2C_DATA, flags, TCP_DATA_HLEN, (uint8_t)pdo, pdo + len + dd);
-    le16_put(buf + 8, cccid);
-    le16_put(buf + 10, ttag);
-    le32_put(buf + 12, offset);
-    le32_put(buf + 16, len);
-    tcp_pdu_finish_hdr(buf, TCP_DATA_HLEN, hdgst);
-    return pdo;
+    return tcp_pdu_build_data(buf, TCP_PDU_H2C_DATA, cccid, ttag, offset, len, last, hdgst, ddgst,
+                              cpda);
 }
 
 size_t tcp_pdu_build_h2c_term(uint8_t *buf, enum tcp_fes fes, uint32_t fei, const uint8_t *bad_hdr,
                               size_t bad_len)
 {
-    if (bad_len > TCP_TERM_MAX_DATA)
-        bad_len = TCP_TERM_MAX_DATA;
-    memset(buf, 0, TCP_TERM_HLEN);
-    tcp_pdu_put_ch(buf, TCP_PDU_H2C_TERM, 0, TCP_TERM_HLEN, 0, (uint32_t)(TCP_TERM_HLEN + bad_len));
-    le16_put(buf + 8, (uint16_t)fes);
-    le32_put(buf + 10, fei);
-    if (bad_len)
-        memcpy(buf + TCP_TERM_HLEN, bad_hdr, bad_len);
-    return TCP_TERM_HLEN + bad_len;
+    return tcp_pdu_build_term_pdu(buf, TCP_PDU_H2C_TERM, fes, fei, bad_hdr, bad_len);
 }
