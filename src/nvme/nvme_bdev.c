@@ -370,44 +370,11 @@ static void passthru_done(struct nvme_req *r, int err, const struct nvme_cpl *cp
     free(p);
 }
 
-static struct passthru *passthru_new(const uint8_t sqe[64], void *buf, uint32_t len, bool h2c,
-                                     nvme_cmd_cb cb, void *arg)
-{
-    struct passthru *p = calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
-    memcpy(p->r.sqe, sqe, 64);
-    if (len) {
-        p->iov.iov_base = buf ? buf : p->payload;
-        p->iov.iov_len = len;
-        p->r.iov = &p->iov;
-        p->r.iovcnt = 1;
-        p->r.len = len;
-        p->r.h2c = h2c;
-    }
-    p->r.done = passthru_done;
-    p->r.arg = p;
-    p->cb = cb;
-    p->arg = arg;
-    return p;
-}
-
-int nvme_chan_passthru(struct nvme_chan *ch, const uint8_t sqe[64], void *buf, uint32_t len,
-                       bool h2c, nvme_cmd_cb cb, void *arg)
-{
-    struct nvme_qpair *q;
-    int rc = chan_queue(ch, &q);
-    if (rc)
-        return rc;
-    struct passthru *p = passthru_new(sqe, buf, len, h2c, cb, arg);
-    if (!p)
-        return -ENOMEM;
-    nvme_qpair_submit(q, &p->r);
-    return 0;
-}
-
-int nvme_bdev_io_passthru(struct bdev_desc *d, const uint8_t sqe[64], void *buf, uint32_t len,
-                          bool h2c, nvme_cmd_cb cb, void *arg)
+/* A command of at most one buffer on the calling reactor's queue of the opened nvmf
+ * device d. Without buf, len bytes of the command's own payload go to the controller:
+ * the keys of a reservation command. */
+static int passthru_send(struct bdev_desc *d, const uint8_t sqe[64], void *buf, uint32_t len,
+                         bool h2c, const uint64_t *keys, int nkeys, nvme_cmd_cb cb, void *arg)
 {
     struct bdev *b = bdev_desc_bdev(d);
     if (!nvme_bdev_is_remote(b))
@@ -415,7 +382,26 @@ int nvme_bdev_io_passthru(struct bdev_desc *d, const uint8_t sqe[64], void *buf,
     struct bdev_channel *bc = bdev_get_channel(d);
     if (!bc)
         return -ENOMEM;
-    return nvme_chan_passthru(bdev_channel_ctx(bc), sqe, buf, len, h2c, cb, arg);
+    struct nvme_qpair *q;
+    int rc = chan_queue(bdev_channel_ctx(bc), &q);
+    if (rc)
+        return rc;
+    struct passthru *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    for (int i = 0; i < nkeys; i++)
+        le64_put(p->payload + 8 * i, keys[i]);
+    nvme_req_init(&p->r, &p->iov, sqe, buf ? buf : p->payload, len, h2c, passthru_done, p);
+    p->cb = cb;
+    p->arg = arg;
+    nvme_qpair_submit(q, &p->r);
+    return 0;
+}
+
+int nvme_bdev_io_passthru(struct bdev_desc *d, const uint8_t sqe[64], void *buf, uint32_t len,
+                          bool h2c, nvme_cmd_cb cb, void *arg)
+{
+    return passthru_send(d, sqe, buf, len, h2c, NULL, 0, cb, arg);
 }
 
 int nvme_bdev_admin(struct bdev *b, const uint8_t sqe[64], void *buf, uint32_t len, bool h2c,
@@ -426,32 +412,14 @@ int nvme_bdev_admin(struct bdev *b, const uint8_t sqe[64], void *buf, uint32_t l
     return nvme_ctrlr_admin(b->ctx, sqe, buf, len, h2c, cb, arg);
 }
 
-/* Reservation commands carry a small payload of keys: it travels in the passthru's own
- * buffer. */
+/* Reservation commands carry their keys (CRKEY, NRKEY/PRKEY) as 8 or 16 bytes of data. */
 static int resv_cmd(struct bdev_desc *d, uint8_t opc, uint32_t cdw10, const uint64_t *keys,
                     int nkeys, nvme_cmd_cb cb, void *arg)
 {
-    struct bdev *b = bdev_desc_bdev(d);
-    if (!nvme_bdev_is_remote(b))
-        return -ENODEV;
-    struct bdev_channel *bc = bdev_get_channel(d);
-    if (!bc)
-        return -ENOMEM;
-    struct nvme_chan *ch = bdev_channel_ctx(bc);
-    struct nvme_qpair *q;
-    int rc = chan_queue(ch, &q);
-    if (rc)
-        return rc;
     uint8_t sqe[64];
     nvme_sqe_init(sqe, opc, 1);
     le32_put(sqe + 40, cdw10);
-    struct passthru *p = passthru_new(sqe, NULL, (uint32_t)(8 * nkeys), true, cb, arg);
-    if (!p)
-        return -ENOMEM;
-    for (int i = 0; i < nkeys; i++)
-        le64_put(p->payload + 8 * i, keys[i]);
-    nvme_qpair_submit(q, &p->r);
-    return 0;
+    return passthru_send(d, sqe, NULL, (uint32_t)(8 * nkeys), true, keys, nkeys, cb, arg);
 }
 
 int nvme_resv_register(struct bdev_desc *d, uint8_t rrega, bool iekey, uint8_t cptpl,

@@ -141,17 +141,7 @@ static int admin_submit(struct nvme_ctrlr *c, const uint8_t sqe[64], void *buf, 
     struct admin_ctx *x = calloc(1, sizeof(*x));
     if (!x)
         return -ENOMEM;
-    memcpy(x->r.sqe, sqe, 64);
-    if (len) {
-        x->iov.iov_base = buf;
-        x->iov.iov_len = len;
-        x->r.iov = &x->iov;
-        x->r.iovcnt = 1;
-        x->r.len = len;
-        x->r.h2c = h2c;
-    }
-    x->r.done = admin_done;
-    x->r.arg = x;
+    nvme_req_init(&x->r, &x->iov, sqe, buf, len, h2c, admin_done, x);
     x->c = c;
     x->internal = internal;
     x->attempt = attempt_of(c);

@@ -118,9 +118,6 @@ int nvme_ctrlr_admin(struct nvme_ctrlr *c, const uint8_t sqe[64], void *buf, uin
 
 /* nvme_bdev.c */
 struct bdev *nvme_bdev_build(struct nvme_ctrlr *c, char *err, size_t errlen);
-/* I/O command passthrough on the calling reactor's queue. */
-int nvme_chan_passthru(struct nvme_chan *ch, const uint8_t sqe[64], void *buf, uint32_t len,
-                       bool h2c, nvme_cmd_cb cb, void *arg);
 
 /* nvme_env.c: durations from the environment ("5s", "200ms", a bare number in unit). */
 uint64_t nvme_env_duration_ns(const char *name, uint64_t dflt_ns, uint64_t bare_unit_ns);

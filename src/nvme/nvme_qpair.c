@@ -158,6 +158,26 @@ void nvme_sqe_fabrics(uint8_t sqe[64], uint8_t fctype)
     sqe[4] = fctype;
 }
 
+void nvme_req_init(struct nvme_req *r, struct iovec *iov, const uint8_t sqe[64], void *buf,
+                   uint32_t len, bool h2c, void (*done)(struct nvme_req *, int, const struct nvme_cpl *),
+                   void *arg)
+{
+    uint8_t tmp[64];
+    memcpy(tmp, sqe, 64); /* sqe may be r->sqe itself */
+    memset(r, 0, sizeof(*r));
+    memcpy(r->sqe, tmp, 64);
+    if (len) {
+        iov->iov_base = buf;
+        iov->iov_len = len;
+        r->iov = iov;
+        r->iovcnt = 1;
+        r->len = len;
+        r->h2c = h2c;
+    }
+    r->done = done;
+    r->arg = arg;
+}
+
 /* ---- iovec windows ---- */
 
 /* The part [off, off+len) of iov as at most max segments; -1 when it needs more. */
@@ -573,7 +593,8 @@ static void send_cmd(struct nvme_qpair *q, struct slot *s, struct nvme_req *r)
     memset(&s->cpl, 0, sizeof(s->cpl));
     s->deadline_ns = reactor_now_ns() + q->o.cmd_timeout_ns;
     q->busy++;
-    bool incapsule = r->len && r->h2c && r->len <= q->o.incapsule;
+    /* Connect data always travels in the capsule, whatever the queue's IOCCSZ */
+    bool incapsule = r->len && r->h2c && (r->len <= q->o.incapsule || r == &q->connect_req);
     uint8_t tmp[64];
     memcpy(tmp, r->sqe, 64);
     le16_put(tmp + 2, s->cid);
@@ -686,31 +707,23 @@ void nvme_qpair_submit(struct nvme_qpair *q, struct nvme_req *r)
 static void send_connect(struct nvme_qpair *q)
 {
     struct nvme_req *r = &q->connect_req;
-    memset(r, 0, sizeof(*r));
-    nvme_sqe_fabrics(r->sqe, NVMF_FCTYPE_CONNECT);
-    le16_put(r->sqe + 40, 0);                            /* RECFMT */
-    le16_put(r->sqe + 42, q->o.qid);                     /* QID */
-    le16_put(r->sqe + 44, (uint16_t)(q->o.depth - 1));   /* SQSIZE, 0's based */
-    le32_put(r->sqe + 48, q->o.qid ? 0 : q->o.kato_ms);  /* KATO */
+    uint8_t sqe[64];
+    nvme_sqe_fabrics(sqe, NVMF_FCTYPE_CONNECT);
+    le16_put(sqe + 40, 0);                            /* RECFMT */
+    le16_put(sqe + 42, q->o.qid);                     /* QID */
+    le16_put(sqe + 44, (uint16_t)(q->o.depth - 1));   /* SQSIZE, 0's based */
+    le32_put(sqe + 48, q->o.qid ? 0 : q->o.kato_ms);  /* KATO */
     uint8_t *d = q->connect_data;
     memset(d, 0, CONNECT_DATA_LEN);
     memcpy(d, q->o.hostid, 16);
     le16_put(d + 16, q->o.cntlid);
     memcpy(d + 256, q->subnqn, strlen(q->subnqn));
     memcpy(d + 512, q->hostnqn, strlen(q->hostnqn));
-    q->connect_iov.iov_base = d;
-    q->connect_iov.iov_len = CONNECT_DATA_LEN;
-    r->iov = &q->connect_iov;
-    r->iovcnt = 1;
-    r->len = CONNECT_DATA_LEN;
-    r->h2c = true;
+    /* the qpair handles its answer itself (slot_check): no done callback runs */
+    nvme_req_init(r, &q->connect_iov, sqe, d, CONNECT_DATA_LEN, true, NULL, NULL);
     struct slot *s = q->free_slots;
     q->free_slots = s->next_free;
-    uint32_t keep = q->o.incapsule;
-    if (q->o.incapsule < CONNECT_DATA_LEN)
-        q->o.incapsule = CONNECT_DATA_LEN; /* Connect data always travels in the capsule */
     send_cmd(q, s, r);
-    q->o.incapsule = keep;
     q->state = QP_CONNECT;
     tx_flush(q);
     arm_timer(q);
@@ -943,6 +956,20 @@ static void c2h_done(struct nvme_qpair *q)
     }
 }
 
+/* More C2HData bytes are in: once all of the PDU's are, its digest comes next, or it is
+ * done. */
+static void rx_data_counted(struct nvme_qpair *q)
+{
+    if (q->rx_got != q->rx_need)
+        return;
+    if (q->lay.ddgst) {
+        q->rx = RX_DDGST;
+        q->rx_ddgst_have = 0;
+    } else {
+        c2h_done(q);
+    }
+}
+
 static void handle_term(struct nvme_qpair *q)
 {
     uint16_t fes = le16_get(q->hdr + 8);
@@ -1044,14 +1071,7 @@ static uint32_t rx_feed(struct nvme_qpair *q, const uint8_t *p, uint32_t n)
                 q->rx_got += take;
                 off = 0;
             }
-            if (q->rx_got == q->rx_need) {
-                if (q->lay.ddgst) {
-                    q->rx = RX_DDGST;
-                    q->rx_ddgst_have = 0;
-                } else {
-                    c2h_done(q);
-                }
-            }
+            rx_data_counted(q);
             break;
         }
         case RX_DDGST: {
@@ -1118,14 +1138,7 @@ static void rx_run(struct nvme_qpair *q)
                 }
                 q->rx_got += data;
                 q->stage_len = (uint32_t)got - data;
-                if (q->rx_got == q->rx_need) {
-                    if (q->lay.ddgst) {
-                        q->rx = RX_DDGST;
-                        q->rx_ddgst_have = 0;
-                    } else {
-                        c2h_done(q);
-                    }
-                }
+                rx_data_counted(q);
                 continue;
             }
         } else {

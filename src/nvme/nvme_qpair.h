@@ -81,6 +81,12 @@ unsigned nvme_qpair_outstanding(const struct nvme_qpair *q);
 /* The digests the controller agreed to (after ICResp). */
 void nvme_qpair_digests(const struct nvme_qpair *q, bool *hdgst, bool *ddgst);
 
+/* Fills r for a command with at most one data buffer (len bytes at buf, described by
+ * *iov, which must live as long as r; len 0: no data). */
+void nvme_req_init(struct nvme_req *r, struct iovec *iov, const uint8_t sqe[64], void *buf,
+                   uint32_t len, bool h2c, void (*done)(struct nvme_req *, int, const struct nvme_cpl *),
+                   void *arg);
+
 /* SQE helpers */
 void nvme_sqe_init(uint8_t sqe[64], uint8_t opc, uint32_t nsid);
 void nvme_sqe_fabrics(uint8_t sqe[64], uint8_t fctype);
