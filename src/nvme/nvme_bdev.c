@@ -52,19 +52,13 @@ static int status_errno(uint16_t status)
 
 /* ---- channels ---- */
 
-static void chan_q_ready(void *arg, struct nvme_qpair *q, uint16_t cntlid)
-{
-    (void)arg;
-    (void)q;
-    (void)cntlid;
-}
-
 static void chan_q_failed(void *arg, struct nvme_qpair *q, int err, const char *why)
 {
     struct nvme_chan *ch = arg;
     if (q != ch->q)
         return;
-    nvme_ctrlr_io_failed(ch->c, ch->live, err, why);
+    (void)err; /* the reason is in `why`; the controller resets either way */
+    nvme_ctrlr_io_failed(ch->c, ch->live, why);
     ch->q = NULL;
     nvme_qpair_destroy(q);
 }
@@ -102,7 +96,7 @@ static int chan_connect(struct nvme_chan *ch, uint32_t live)
     o.cmd_timeout_ns = c->io_timeout_ns;
     o.connect_timeout_ns = c->connect_timeout_ns;
     o.incapsule = c->ioccsz_bytes;
-    struct nvme_qpair_cbs cbs = {chan_q_ready, chan_q_failed, ch};
+    struct nvme_qpair_cbs cbs = {NULL, chan_q_failed, ch}; /* ready: nothing to do, I/O waits in the queue */
     ch->q = nvme_qpair_connect(&o, &cbs);
     ch->live = live;
     return ch->q ? 0 : -ENOMEM;
@@ -269,11 +263,7 @@ static void nvme_submit(struct bdev *b, void *ctx, struct bdev_io *io)
         bdev_io_complete_deferred(io, 0);
         return;
     }
-    if (!atomic_load_explicit(&c->live, memory_order_acquire)) {
-        bdev_io_complete_deferred(io, -EIO);
-        return;
-    }
-    io_next(io, true);
+    io_next(io, true); /* while the controller is down its queue answers -EIO (chan_queue) */
 }
 
 static bool nvme_supports(const struct bdev *b, enum bdev_io_type t)

@@ -119,13 +119,12 @@ struct admin_ctx {
     void *arg;
 };
 
-static unsigned attempt_of(const struct nvme_ctrlr *c) { return c->attempt; }
 
 static void admin_done(struct nvme_req *r, int err, const struct nvme_cpl *cpl)
 {
     struct admin_ctx *x = r->arg;
     struct nvme_ctrlr *c = x->c;
-    bool stale = x->internal && (c->destroying || x->attempt != attempt_of(c));
+    bool stale = x->internal && (c->destroying || x->attempt != c->attempt);
     if (!stale && x->cb)
         x->cb(x->arg, err, cpl); /* may destroy c: it stays allocated while counted here */
     c->admin_inflight--;
@@ -144,7 +143,7 @@ static int admin_submit(struct nvme_ctrlr *c, const uint8_t sqe[64], void *buf, 
     nvme_req_init(&x->r, &x->iov, sqe, buf, len, h2c, admin_done, x);
     x->c = c;
     x->internal = internal;
-    x->attempt = attempt_of(c);
+    x->attempt = c->attempt;
     x->cb = cb;
     x->arg = arg;
     c->admin_inflight++;
@@ -532,7 +531,6 @@ static void ctrlr_down(struct nvme_ctrlr *c, const char *why)
 struct io_failed_msg {
     struct nvme_ctrlr *c;
     uint32_t live;
-    int err;
     char why[160];
 };
 
@@ -548,14 +546,13 @@ static void io_failed_on_primary(void *arg)
     free(m);
 }
 
-void nvme_ctrlr_io_failed(struct nvme_ctrlr *c, uint32_t live, int err, const char *why)
+void nvme_ctrlr_io_failed(struct nvme_ctrlr *c, uint32_t live, const char *why)
 {
     struct io_failed_msg *m = calloc(1, sizeof(*m));
     if (!m)
         return; /* the keep alive or the next I/O notices */
     m->c = c;
     m->live = live;
-    m->err = err;
     snprintf(m->why, sizeof(m->why), "%s", why);
     if (reactor_send(reactor_primary(), io_failed_on_primary, m))
         free(m);

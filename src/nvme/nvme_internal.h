@@ -91,8 +91,6 @@ struct nvme_chan {
     struct reactor *reactor;
     struct nvme_qpair *q;
     uint32_t live;              /* the ctrlr generation this queue was connected under */
-    bool connecting;
-    struct nvme_req *wait_head, *wait_tail; /* submitted while connecting */
 };
 
 /* nvme_ctrlr.c (primary) */
@@ -111,7 +109,7 @@ void nvme_ctrlr_start(struct nvme_ctrlr *c,
  * it any more. */
 void nvme_ctrlr_destroy(struct nvme_ctrlr *c);
 /* A reactor's I/O queue under generation `live` failed (message to the primary). */
-void nvme_ctrlr_io_failed(struct nvme_ctrlr *c, uint32_t live, int err, const char *why);
+void nvme_ctrlr_io_failed(struct nvme_ctrlr *c, uint32_t live, const char *why);
 /* An admin command with its completion on the primary. */
 int nvme_ctrlr_admin(struct nvme_ctrlr *c, const uint8_t sqe[64], void *buf, uint32_t len,
                      bool h2c, nvme_cmd_cb cb, void *arg);

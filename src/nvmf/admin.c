@@ -453,7 +453,7 @@ static bool features(struct nvmf_req *r, struct nvmf_ctrlr *c, bool set)
             return false;
         }
         if (set) {
-            nvmf_resv_set_persist(r); /* may write the PTPL file; completes r */
+            nvmf_resv_exec(r); /* with the reservation commands: may write the PTPL file */
             return true;
         }
         r->dw0 = c->ss->resv.ptpl ? 1 : 0;

@@ -259,11 +259,11 @@ void nvmf_io_exec(struct nvmf_req *r);
 /* ---- ctrlr.c / admin.c (primary) ---- */
 void nvmf_fabrics_exec(struct nvmf_req *r); /* on the primary */
 void nvmf_admin_exec(struct nvmf_req *r);   /* on the primary */
-void nvmf_resv_exec(struct nvmf_req *r);    /* on the primary */
+/* Reservation commands, and Set Features Reservation Persistence (checked by admin.c;
+ * it may write the PTPL file); on the primary, completes r. */
+void nvmf_resv_exec(struct nvmf_req *r);
 /* The custom admin command 0xC1 "create snapshot" (snapshot_cmd.c); completes r. */
 void nvmf_admin_create_snapshot(struct nvmf_req *r, struct nvmf_ctrlr *c);
-/* Set Features Reservation Persistence (checked by admin.c); completes r. */
-void nvmf_resv_set_persist(struct nvmf_req *r);
 /* The qpair is closing: detach it (and destroy its controller if it was the admin queue);
  * then it is told it may go with a message. */
 void nvmf_ctrlr_qpair_gone(struct nvmf_qpair *qp);

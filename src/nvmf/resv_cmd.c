@@ -208,7 +208,7 @@ static void resv_run(struct nvmf_req *r)
 
 /* Reservation commands (and the persistence feature) of one namespace run in order: one
  * that arrives while another's state is being written waits for it. */
-static void resv_submit(struct nvmf_req *r)
+void nvmf_resv_exec(struct nvmf_req *r)
 {
     struct nvmf_ctrlr *c = r->qp->ctrlr;
     if (c && !c->dying && c->ss->resv_busy) {
@@ -221,7 +221,3 @@ static void resv_submit(struct nvmf_req *r)
     }
     resv_run(r);
 }
-
-void nvmf_resv_exec(struct nvmf_req *r) { resv_submit(r); }
-
-void nvmf_resv_set_persist(struct nvmf_req *r) { resv_submit(r); }
