@@ -167,6 +167,62 @@ void lvol_share(struct lvol *lv, const char *const *hosts, size_t n_hosts, lvs_d
     load_ptpl(lv, x->was_shared, share_with_ptpl, x);
 }
 
+/* ---- a replica created shared ---- */
+
+struct new_share_ctx {
+    char uuid[37];
+    char label[LVS_NAME_MAX + 40];
+    int share_rc;
+    char err[LVS_ERRMSG_LEN];
+    lvol_cb cb;
+    void *arg;
+};
+
+static void new_share_undone(void *arg, int rc, const char *errmsg)
+{
+    (void)errmsg;
+    struct new_share_ctx *x = arg;
+    char msg[LVS_ERRMSG_LEN + 200];
+    snprintf(msg, sizeof(msg), "failed to share created replica %s: %s%s", x->label, x->err,
+             rc ? " (and destroying it again failed)" : "; it was destroyed again");
+    x->cb(x->arg, x->share_rc, NULL, msg);
+    free(x);
+}
+
+static void new_share_done(void *arg, int rc, const char *errmsg)
+{
+    struct new_share_ctx *x = arg;
+    struct lvol *lv = lvol_find_uuid(x->uuid);
+    if (!lv) {
+        x->cb(x->arg, -ENOENT, NULL, "the replica disappeared");
+        free(x);
+        return;
+    }
+    if (rc) {
+        x->share_rc = rc;
+        snprintf(x->err, sizeof(x->err), "%s", errmsg ? errmsg : strerror(-rc));
+        lvol_destroy(lv, new_share_undone, x);
+        return;
+    }
+    x->cb(x->arg, 0, lv, NULL);
+    free(x);
+}
+
+void lvol_share_new(struct lvol *lv, const char *const *hosts, size_t n_hosts, const char *label,
+                    lvol_cb cb, void *arg)
+{
+    struct new_share_ctx *x = calloc(1, sizeof(*x));
+    if (!x) {
+        cb(arg, -ENOMEM, NULL, "out of memory");
+        return;
+    }
+    memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
+    snprintf(x->label, sizeof(x->label), "%s", label);
+    x->cb = cb;
+    x->arg = arg;
+    lvol_share(lv, hosts, n_hosts, new_share_done, x);
+}
+
 struct unshare_ctx {
     char name[LVS_NAME_MAX];
     bool persist;

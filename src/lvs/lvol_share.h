@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lvs/lvol.h"
 #include "lvs/lvs.h"
 
 struct lvol;
@@ -14,6 +15,12 @@ bool lvol_is_shared(const struct lvol *lv);
  * replica's PTPL file (ptpl.h); a file that does not hold this replica's state fails it. */
 void lvol_share(struct lvol *lv, const char *const *hosts, size_t n_hosts, lvs_done_cb cb,
                 void *arg);
+/* CreateReplica share=NVMF: shares lv, just created; when that fails lv is destroyed again
+ * and cb gets the share's error with a message naming the replica as `label` and saying
+ * whether the destroy worked (-ENOENT "the replica disappeared" if lv went meanwhile).
+ * On success cb(arg, 0, lv, NULL). */
+void lvol_share_new(struct lvol *lv, const char *const *hosts, size_t n_hosts, const char *label,
+                    lvol_cb cb, void *arg);
 /* Stops sharing lv and records "shared=false" (nothing to stop if it is not shared). */
 void lvol_unshare(struct lvol *lv, lvs_done_cb cb, void *arg);
 /* Stops sharing lv without recording it (export: it is shared again at the next import). */

@@ -255,6 +255,13 @@ def test_nvmf_share(engine, s):
     assert got.uri.startswith("bdev:///")
     e = grpc_error(s.v0.ShareReplica, mayastor_pb2.ShareReplicaRequest(uuid="nope"))
     assert e.code() == NOT_FOUND
+    # v0 too: a share that fails at create destroys the new replica again.
+    bad = str(uuidlib.uuid4())
+    e = grpc_error(s.v0.CreateReplica, mayastor_pb2.CreateReplicaRequest(
+        uuid=bad, pool="p0", size=8 * MiB, share=mayastor_pb2.REPLICA_NVMF,
+        allowed_hosts=["not an nqn"]))
+    assert e.code() == INVALID and "destroyed again" in e.details(), e.details()
+    assert bad not in [x.name for x in s.list()]
 
 
 # ---- destroy --------------------------------------------------------------------------

@@ -198,8 +198,6 @@ struct v0ctx {
     struct lvs_call c; /* first (lvs_call.h) */
     char name[LVS_NAME_MAX];
     char uuid[37];
-    int share_rc;
-    char share_err[LVS_ERRMSG_LEN];
 };
 _Static_assert(offsetof(struct v0ctx, c) == 0, "struct v0ctx starts with its lvs_call");
 
@@ -378,33 +376,15 @@ static void v0_replica_reply(struct lvs_call *c, const struct lvol *lv, bool v2)
     lvs_call_finish(c);
 }
 
-static void v0_replica_undone(void *arg, int rc, const char *errmsg)
+static void v0_replica_shared(void *arg, int rc, struct lvol *lv, const char *errmsg)
 {
-    (void)errmsg;
-    struct v0ctx *x = arg;
-    rpc_fail(x->c.call, x->share_rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT
-                                               : GRPC_STATUS_INTERNAL,
-             "failed to share created replica %s: %s%s", x->name, x->share_err,
-             rc ? " (and destroying it again failed)" : "; it was destroyed again");
-    lvs_call_finish(&x->c);
-}
-
-static void v0_replica_shared(void *arg, int rc, const char *errmsg)
-{
-    struct v0ctx *x = arg;
-    bool v2 = x->c.req->descriptor == &mayastor__create_replica_request_v2__descriptor;
-    struct lvol *lv = lvol_find_uuid(x->uuid);
-    if (!lv) {
-        lvs_call_fail(&x->c, GRPC_STATUS_INTERNAL, "the replica disappeared");
-        return;
-    }
+    struct lvs_call *c = arg;
     if (rc) {
-        x->share_rc = rc;
-        snprintf(x->share_err, sizeof(x->share_err), "%s", errmsg ? errmsg : strerror(-rc));
-        lvol_destroy(lv, v0_replica_undone, x);
+        lvs_call_fail(c, rc == -EINVAL ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_INTERNAL,
+                      errmsg);
         return;
     }
-    v0_replica_reply(&x->c, lv, v2);
+    v0_replica_reply(c, lv, c->req->descriptor == &mayastor__create_replica_request_v2__descriptor);
 }
 
 static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *errmsg)
@@ -423,13 +403,12 @@ static void v0_replica_created(void *arg, int rc, struct lvol *lv, const char *e
         return;
     }
     if (share == MAYASTOR__SHARE_PROTOCOL_REPLICA__REPLICA_NVMF) {
-        struct v0ctx *x = (struct v0ctx *)c;
-        memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
         size_t n = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)c->req)->n_allowed_hosts
                       : ((const Mayastor__CreateReplicaRequest *)c->req)->n_allowed_hosts;
         char **h = v2 ? ((const Mayastor__CreateReplicaRequestV2 *)c->req)->allowed_hosts
                       : ((const Mayastor__CreateReplicaRequest *)c->req)->allowed_hosts;
-        lvol_share(lv, (const char *const *)h, n, v0_replica_shared, x);
+        /* a v0 replica is named after the request's uuid */
+        lvol_share_new(lv, (const char *const *)h, n, lv->name, v0_replica_shared, c);
         return;
     }
     v0_replica_reply(c, lv, v2);

@@ -24,9 +24,7 @@
 
 struct rctx {
     struct lvs_call c; /* first (lvs_call.h) */
-    char uuid[37];     /* the replica created (share=NVMF undo) */
-    int share_rc;
-    char share_err[LVS_ERRMSG_LEN];
+    char uuid[37];     /* the replica shared (ShareReplica's answer) */
 };
 _Static_assert(offsetof(struct rctx, c) == 0, "struct rctx starts with its lvs_call");
 
@@ -114,28 +112,11 @@ static grpc_status_code share_status(int rc)
     }
 }
 
-static void undone(void *arg, int rc, const char *errmsg)
+static void created_shared(void *arg, int rc, struct lvol *lv, const char *errmsg)
 {
     struct rctx *x = arg;
-    (void)errmsg;
-    rpc_fail(x->c.call, share_status(x->share_rc), "failed to share created replica %s: %s%s",
-             x->uuid, x->share_err,
-             rc ? " (and destroying it again failed)" : "; it was destroyed again");
-    lvs_call_finish(&x->c);
-}
-
-static void created_shared(void *arg, int rc, const char *errmsg)
-{
-    struct rctx *x = arg;
-    struct lvol *lv = lvol_find_uuid(x->uuid);
-    if (!lv) {
-        lvs_call_fail(&x->c, GRPC_STATUS_INTERNAL, "the replica disappeared");
-        return;
-    }
     if (rc) {
-        x->share_rc = rc;
-        snprintf(x->share_err, sizeof(x->share_err), "%s", errmsg ? errmsg : strerror(-rc));
-        lvol_destroy(lv, undone, x);
+        lvs_call_fail(&x->c, share_status(rc), errmsg);
         return;
     }
     reply_replica(&x->c, lv);
@@ -151,9 +132,8 @@ static void created(void *arg, int rc, struct lvol *lv, const char *errmsg)
         return;
     }
     if (r->share == MAYASTOR__V1__SHARE_PROTOCOL__NVMF) {
-        memcpy(x->uuid, lv->uuid_str, sizeof(x->uuid));
-        lvol_share(lv, (const char *const *)r->allowed_hosts, r->n_allowed_hosts, created_shared,
-                   x);
+        lvol_share_new(lv, (const char *const *)r->allowed_hosts, r->n_allowed_hosts,
+                       lv->uuid_str, created_shared, x);
         return;
     }
     reply_replica(c, lv);
